@@ -1,0 +1,483 @@
+//! The async client for ZEGO's PushRegister call.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use rand::Rng;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
+use url::Url;
+
+use crate::codes::{self, CodeClass};
+use crate::credentials::{AppId, ServerSecret};
+use crate::error::{ApiError, Error};
+use crate::sign::{SignatureScheme, SignedRequest, Signer};
+use crate::values::Registration;
+
+/// ZEGO's unified RTC API address, where the guide sends PushRegister.
+pub const DEFAULT_BASE_URL: &str = "https://rtc-api.zego.im";
+/// The action the guide calls.
+pub const DEFAULT_ACTION: &str = "PushRegister";
+
+/// A ZEGO data-center region; each has its own API host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Region {
+    /// The unified address that routes to the nearest region.
+    Unified,
+    Shanghai,
+    HongKong,
+    Frankfurt,
+    California,
+    Mumbai,
+    Singapore,
+}
+
+impl Region {
+    fn host_suffix(self) -> &'static str {
+        match self {
+            Region::Unified => "",
+            Region::Shanghai => "-sha",
+            Region::HongKong => "-hkg",
+            Region::Frankfurt => "-fra",
+            Region::California => "-lax",
+            Region::Mumbai => "-bom",
+            Region::Singapore => "-sgp",
+        }
+    }
+
+    /// Returns the base URL of `product` (`rtc` or `zim`) in this region.
+    pub fn base_url(self, product: &str) -> String {
+        format!("https://{product}-api{}.zego.im", self.host_suffix())
+    }
+}
+
+impl FromStr for Region {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "" | "unified" | "global" => Ok(Region::Unified),
+            "sha" | "shanghai" => Ok(Region::Shanghai),
+            "hkg" | "hongkong" | "hong-kong" => Ok(Region::HongKong),
+            "fra" | "frankfurt" => Ok(Region::Frankfurt),
+            "lax" | "california" => Ok(Region::California),
+            "bom" | "mumbai" => Ok(Region::Mumbai),
+            "sgp" | "singapore" => Ok(Region::Singapore),
+            _ => Err(format!(
+                "unknown ZEGO region {s:?}; use one of unified, sha, hkg, fra, lax, bom, sgp"
+            )),
+        }
+    }
+}
+
+/// How often and how patiently a failed request is tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Requests sent at most for retryable failures, the first included.
+    pub max_attempts: u32,
+    /// The backoff cap before the second attempt; it doubles each time.
+    pub base_delay: Duration,
+    /// The largest backoff cap.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(2),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Returns the wait before attempt `attempt + 1`: a random duration
+    /// between zero and `min(max_delay, base_delay * 2^(attempt - 1))`
+    /// ("full jitter"), so that many clients retrying at once spread out.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let exponent = attempt.saturating_sub(1).min(20);
+        let cap = self.base_delay.saturating_mul(1 << exponent).min(self.max_delay);
+        let cap_micros = cap.as_micros() as u64;
+        if cap_micros == 0 {
+            return Duration::ZERO;
+        }
+        Duration::from_micros(rand::rng().random_range(0..=cap_micros))
+    }
+}
+
+/// Settings of a [`ZegoClient`].
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Scheme, host and optional path prefix; the action goes in the query.
+    pub base_url: String,
+    pub action: String,
+    pub scheme: SignatureScheme,
+    /// Time allowed to open a connection.
+    pub connect_timeout: Duration,
+    /// Time allowed for one whole request, from connecting to the last byte of the reply.
+    pub timeout: Duration,
+    pub retry: RetryPolicy,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            base_url: DEFAULT_BASE_URL.to_owned(),
+            action: DEFAULT_ACTION.to_owned(),
+            scheme: SignatureScheme::Guide,
+            connect_timeout: Duration::from_secs(3),
+            timeout: Duration::from_secs(10),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// A ZEGO reply with `Code` 0.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Registered {
+    /// ZEGO's whole reply, as received.
+    pub reply: serde_json::Value,
+    pub request_id: Option<String>,
+    /// Requests sent, including the successful one.
+    pub attempts: u32,
+}
+
+/// The async client for PushRegister. Cloning is cheap and shares the
+/// connection pool.
+#[derive(Clone)]
+pub struct ZegoClient {
+    http: reqwest::Client,
+    signer: Signer,
+    endpoint: Url,
+    config: ClientConfig,
+}
+
+impl fmt::Debug for ZegoClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ZegoClient")
+            .field("endpoint", &self.endpoint.as_str())
+            .field("signer", &self.signer)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The result of one request.
+enum Attempt {
+    Reply(serde_json::Value),
+    /// Worth trying again: connection failure, timeout, HTTP 5xx without a ZEGO reply.
+    Retryable(Error),
+    Fatal(Error),
+}
+
+impl ZegoClient {
+    /// Builds a client with the system clock and random nonces.
+    pub fn new(app_id: AppId, secret: ServerSecret, config: ClientConfig) -> Result<Self, Error> {
+        let signer = Signer::new(app_id, secret, config.scheme);
+        Self::with_signer(signer, config)
+    }
+
+    /// Builds a client around a signer, which tests give a fixed clock or nonce.
+    /// The signer's scheme wins over `config.scheme`.
+    pub fn with_signer(signer: Signer, mut config: ClientConfig) -> Result<Self, Error> {
+        config.scheme = signer.scheme();
+        let endpoint = parse_base_url(&config.base_url)?;
+        if config.action.is_empty() || !config.action.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(Error::InvalidConfig(format!(
+                "action {:?} must be a non-empty ASCII word such as \"PushRegister\"",
+                config.action
+            )));
+        }
+        if config.retry.max_attempts == 0 {
+            return Err(Error::InvalidConfig("max_attempts must be at least 1".into()));
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.timeout)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .tcp_nodelay(true)
+            .user_agent(concat!("zego-push/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|error| Error::InvalidConfig(format!("cannot build the HTTP client: {error}")))?;
+        Ok(Self {
+            http,
+            signer,
+            endpoint,
+            config,
+        })
+    }
+
+    pub fn signer(&self) -> &Signer {
+        &self.signer
+    }
+
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    /// Returns the request URL without its query, safe to log.
+    pub fn endpoint(&self) -> &str {
+        self.endpoint.as_str()
+    }
+
+    /// Signs a PushRegister request for `registration` without sending it.
+    pub fn sign(&self, registration: &Registration) -> SignedRequest {
+        self.signer.sign_push_register(&self.config.action, registration)
+    }
+
+    /// Returns the full URL of a signed request, query included.
+    pub fn request_url(&self, signed: &SignedRequest) -> Url {
+        let mut url = self.endpoint.clone();
+        url.query_pairs_mut().extend_pairs(signed.query.iter());
+        url
+    }
+
+    /// Registers one token with ZEGO.
+    ///
+    /// Each attempt is signed anew. Connection failures, timeouts, HTTP 5xx
+    /// without a ZEGO reply and retryable codes are tried again up to
+    /// `retry.max_attempts` times with jittered backoff. Code 100000004
+    /// (timestamp out of window) is signed again and tried once more, on
+    /// top of that budget. Other codes are returned at once.
+    pub async fn register(&self, registration: &Registration) -> Result<Registered, Error> {
+        let max_attempts = self.config.retry.max_attempts;
+        let mut attempts = 0;
+        let mut failures = 0;
+        let mut resigned = false;
+
+        loop {
+            attempts += 1;
+            let signed = self.sign(registration);
+            let failure = match self.send_once(&signed, attempts).await {
+                Attempt::Reply(reply) => match reply_code(&reply) {
+                    Some(codes::SUCCESS) => {
+                        let request_id = reply_string(&reply, "RequestId");
+                        return Ok(Registered {
+                            reply,
+                            request_id,
+                            attempts,
+                        });
+                    }
+                    Some(code) => {
+                        let error = api_error(code, reply, attempts);
+                        match error.class {
+                            CodeClass::ClockSkew if !resigned => {
+                                resigned = true;
+                                tracing::debug!(code, "timestamp outside ZEGO's window; signing again");
+                                continue;
+                            }
+                            CodeClass::Retryable => Error::Api(error),
+                            _ => return Err(Error::Api(error)),
+                        }
+                    }
+                    None => {
+                        return Err(Error::MalformedReply {
+                            endpoint: self.endpoint.to_string(),
+                            attempts,
+                            status: 200,
+                            reason: "the JSON object has no integer \"Code\"".into(),
+                            excerpt: excerpt(&reply.to_string()),
+                        })
+                    }
+                },
+                Attempt::Retryable(error) => error,
+                Attempt::Fatal(error) => return Err(error),
+            };
+
+            failures += 1;
+            if failures >= max_attempts {
+                return Err(failure);
+            }
+            let delay = self.config.retry.backoff(failures);
+            tracing::debug!(attempt = attempts, ?delay, error = %failure, "ZEGO request failed; retrying");
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn send_once(&self, signed: &SignedRequest, attempts: u32) -> Attempt {
+        let url = self.request_url(signed);
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        for (name, value) in &signed.headers {
+            let (Ok(name), Ok(mut value)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value))
+            else {
+                return Attempt::Fatal(Error::InvalidConfig(format!("header {name:?} cannot be sent")));
+            };
+            value.set_sensitive(name == "signature");
+            headers.insert(name, value);
+        }
+
+        let body = serde_json::to_vec(&signed.body).expect("a JSON value serializes");
+        let sent = self.http.post(url).headers(headers).body(body).send().await;
+        let response = match sent {
+            Ok(response) => response,
+            Err(error) => return Attempt::Retryable(self.request_error(error, attempts)),
+        };
+
+        let status = response.status();
+        let bytes = match response.bytes().await {
+            Ok(bytes) => bytes,
+            Err(error) => return Attempt::Retryable(self.request_error(error, attempts)),
+        };
+        match serde_json::from_slice::<serde_json::Value>(&bytes) {
+            Ok(reply) if reply.is_object() => Attempt::Reply(reply),
+            parsed => {
+                let body = String::from_utf8_lossy(&bytes);
+                if status.is_server_error() {
+                    return Attempt::Retryable(Error::Transport {
+                        endpoint: self.endpoint.to_string(),
+                        attempts,
+                        reason: format!("HTTP {status} without a ZEGO reply"),
+                        source: None,
+                    });
+                }
+                let reason = match parsed {
+                    Ok(_) => "the JSON is not an object".to_owned(),
+                    Err(error) => format!("invalid JSON: {error}"),
+                };
+                Attempt::Fatal(Error::MalformedReply {
+                    endpoint: self.endpoint.to_string(),
+                    attempts,
+                    status: status.as_u16(),
+                    reason,
+                    excerpt: excerpt(&body),
+                })
+            }
+        }
+    }
+
+    fn request_error(&self, error: reqwest::Error, attempts: u32) -> Error {
+        if error.is_timeout() {
+            return Error::Timeout {
+                endpoint: self.endpoint.to_string(),
+                attempts,
+                timeout: self.config.timeout,
+            };
+        }
+        let reason = error_chain(&error);
+        Error::Transport {
+            endpoint: self.endpoint.to_string(),
+            attempts,
+            reason,
+            source: Some(error.without_url()),
+        }
+    }
+}
+
+fn parse_base_url(base_url: &str) -> Result<Url, Error> {
+    let mut url = Url::parse(base_url)
+        .map_err(|error| Error::InvalidConfig(format!("base URL {base_url:?} is not a URL: {error}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(Error::InvalidConfig(format!(
+            "base URL {base_url:?} must start with https:// (or http:// for a local peer)"
+        )));
+    }
+    if url.host_str().is_none() {
+        return Err(Error::InvalidConfig(format!("base URL {base_url:?} has no host")));
+    }
+    if url.query().is_some() || !url.username().is_empty() || url.password().is_some() {
+        return Err(Error::InvalidConfig(format!(
+            "base URL {base_url:?} must not carry a query or credentials"
+        )));
+    }
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Ok(url)
+}
+
+fn reply_code(reply: &serde_json::Value) -> Option<i64> {
+    reply.get("Code")?.as_i64()
+}
+
+fn reply_string(reply: &serde_json::Value, key: &str) -> Option<String> {
+    reply.get(key)?.as_str().map(str::to_owned)
+}
+
+fn api_error(code: i64, reply: serde_json::Value, attempts: u32) -> ApiError {
+    ApiError {
+        code,
+        message: reply_string(&reply, "Message").unwrap_or_default(),
+        request_id: reply_string(&reply, "RequestId"),
+        class: codes::classify(code),
+        attempts,
+        reply,
+    }
+}
+
+/// Joins an error and its causes, as "error: cause: cause".
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+fn excerpt(body: &str) -> String {
+    body.chars().take(200).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_url_gets_trailing_slash() {
+        assert_eq!(parse_base_url("http://127.0.0.1:9").unwrap().as_str(), "http://127.0.0.1:9/");
+        assert_eq!(parse_base_url("http://h/zego").unwrap().as_str(), "http://h/zego/");
+    }
+
+    #[test]
+    fn rejects_bad_base_urls() {
+        for bad in ["ftp://h", "not a url", "http://h/?Action=X", "http://user:pw@h"] {
+            assert!(matches!(parse_base_url(bad), Err(Error::InvalidConfig(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn regions_map_to_hosts() {
+        assert_eq!(Region::Unified.base_url("rtc"), DEFAULT_BASE_URL);
+        assert_eq!("fra".parse::<Region>().unwrap().base_url("rtc"), "https://rtc-api-fra.zego.im");
+        assert!("mars".parse::<Region>().is_err());
+    }
+
+    #[test]
+    fn backoff_stays_under_cap() {
+        let policy = RetryPolicy {
+            max_attempts: 5,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(300),
+        };
+        for _ in 0..200 {
+            assert!(policy.backoff(1) <= Duration::from_millis(100));
+            assert!(policy.backoff(2) <= Duration::from_millis(200));
+            assert!(policy.backoff(10) <= Duration::from_millis(300));
+        }
+    }
+
+    #[test]
+    fn request_url_carries_action_in_query() {
+        let signer = Signer::new(
+            AppId::new(7).unwrap(),
+            ServerSecret::new("s").unwrap(),
+            SignatureScheme::Guide,
+        );
+        let config = ClientConfig {
+            base_url: "http://127.0.0.1:1".into(),
+            ..ClientConfig::default()
+        };
+        let client = ZegoClient::with_signer(signer, config).unwrap();
+        let registration = Registration::parse("u", "t", "android", None, None).unwrap();
+        let signed = client.sign(&registration);
+        assert_eq!(client.request_url(&signed).as_str(), "http://127.0.0.1:1/?Action=PushRegister");
+    }
+}
