@@ -63,9 +63,7 @@ impl FromStr for Region {
             "lax" | "california" => Ok(Region::California),
             "bom" | "mumbai" => Ok(Region::Mumbai),
             "sgp" | "singapore" => Ok(Region::Singapore),
-            _ => Err(format!(
-                "unknown ZEGO region {s:?}; use one of unified, sha, hkg, fra, lax, bom, sgp"
-            )),
+            _ => Err(format!("unknown ZEGO region {s:?}; use one of unified, sha, hkg, fra, lax, bom, sgp")),
         }
     }
 }
@@ -83,11 +81,7 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self {
-            max_attempts: 3,
-            base_delay: Duration::from_millis(100),
-            max_delay: Duration::from_secs(2),
-        }
+        Self { max_attempts: 3, base_delay: Duration::from_millis(100), max_delay: Duration::from_secs(2) }
     }
 }
 
@@ -200,12 +194,7 @@ impl ZegoClient {
             .user_agent(concat!("zego-push/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|error| Error::InvalidConfig(format!("cannot build the HTTP client: {error}")))?;
-        Ok(Self {
-            http,
-            signer,
-            endpoint,
-            config,
-        })
+        Ok(Self { http, signer, endpoint, config })
     }
 
     pub fn signer(&self) -> &Signer {
@@ -253,11 +242,7 @@ impl ZegoClient {
                 Attempt::Reply(reply) => match reply_code(&reply) {
                     Some(codes::SUCCESS) => {
                         let request_id = reply_string(&reply, "RequestId");
-                        return Ok(Registered {
-                            reply,
-                            request_id,
-                            attempts,
-                        });
+                        return Ok(Registered { reply, request_id, attempts });
                     }
                     Some(code) => {
                         let error = api_error(code, reply, attempts);
@@ -300,7 +285,8 @@ impl ZegoClient {
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         for (name, value) in &signed.headers {
-            let (Ok(name), Ok(mut value)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value))
+            let (Ok(name), Ok(mut value)) =
+                (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value))
             else {
                 return Attempt::Fatal(Error::InvalidConfig(format!("header {name:?} cannot be sent")));
             };
@@ -466,15 +452,9 @@ mod tests {
 
     #[test]
     fn request_url_carries_action_in_query() {
-        let signer = Signer::new(
-            AppId::new(7).unwrap(),
-            ServerSecret::new("s").unwrap(),
-            SignatureScheme::Guide,
-        );
-        let config = ClientConfig {
-            base_url: "http://127.0.0.1:1".into(),
-            ..ClientConfig::default()
-        };
+        let signer =
+            Signer::new(AppId::new(7).unwrap(), ServerSecret::new("s").unwrap(), SignatureScheme::Guide);
+        let config = ClientConfig { base_url: "http://127.0.0.1:1".into(), ..ClientConfig::default() };
         let client = ZegoClient::with_signer(signer, config).unwrap();
         let registration = Registration::parse("u", "t", "android", None, None).unwrap();
         let signed = client.sign(&registration);

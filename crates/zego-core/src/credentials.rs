@@ -8,7 +8,9 @@ use zeroize::Zeroizing;
 /// Why a credential was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CredentialError {
-    #[error("invalid AppId {value:?}: an AppId is a number from 1 to 4294967295, as shown in the ZEGO console")]
+    #[error(
+        "invalid AppId {value:?}: an AppId is a number from 1 to 4294967295, as shown in the ZEGO console"
+    )]
     AppId { value: String },
     #[error("invalid ServerSecret: {rule}")]
     ServerSecret { rule: &'static str },
@@ -86,11 +88,7 @@ impl ServerSecret {
             });
         }
         // Surrounding whitespace (a trailing newline from a file) is not part of the secret.
-        let secret = if trimmed.len() == value.len() {
-            value
-        } else {
-            Zeroizing::new(trimmed.to_owned())
-        };
+        let secret = if trimmed.len() == value.len() { value } else { Zeroizing::new(trimmed.to_owned()) };
         Ok(Self(secret))
     }
 

@@ -34,11 +34,7 @@ pub enum Error {
 
     /// No reply within the configured time.
     #[error("ZEGO at {endpoint} did not reply within {timeout:?} ({attempts} attempt(s))")]
-    Timeout {
-        endpoint: String,
-        attempts: u32,
-        timeout: Duration,
-    },
+    Timeout { endpoint: String, attempts: u32, timeout: Duration },
 
     /// ZEGO replied with a non-zero `Code`.
     #[error(transparent)]

@@ -20,7 +20,7 @@ pub use codes::CodeClass;
 pub use credentials::{AppId, ServerSecret};
 pub use error::{ApiError, Error};
 pub use sign::{
-    Clock, FixedClock, FixedNonce, NonceSource, RandomNonce, SignatureScheme, SignedRequest,
-    Signer, SystemClock,
+    Clock, FixedClock, FixedNonce, NonceSource, RandomNonce, SignatureScheme, SignedRequest, Signer,
+    SystemClock,
 };
 pub use values::{DeviceId, Field, Platform, PushProvider, PushToken, Registration, UserId, ValidationError};

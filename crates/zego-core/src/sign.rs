@@ -234,13 +234,7 @@ impl fmt::Debug for Signer {
 impl Signer {
     /// A signer with the system clock and random nonces.
     pub fn new(app_id: AppId, secret: ServerSecret, scheme: SignatureScheme) -> Self {
-        Self {
-            app_id,
-            secret,
-            scheme,
-            clock: Arc::new(SystemClock),
-            nonces: Arc::new(RandomNonce),
-        }
+        Self { app_id, secret, scheme, clock: Arc::new(SystemClock), nonces: Arc::new(RandomNonce) }
     }
 
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
@@ -349,7 +343,13 @@ impl Signer {
 mod tests {
     use super::*;
 
-    fn guide_vector_signer(scheme: SignatureScheme, nonce: &str, now: i64, app_id: u32, secret: &str) -> Signer {
+    fn guide_vector_signer(
+        scheme: SignatureScheme,
+        nonce: &str,
+        now: i64,
+        app_id: u32,
+        secret: &str,
+    ) -> Signer {
         Signer::new(AppId::new(app_id).unwrap(), ServerSecret::new(secret).unwrap(), scheme)
             .with_clock(Arc::new(FixedClock::new(now)))
             .with_nonces(Arc::new(FixedNonce(nonce.into())))

@@ -61,10 +61,7 @@ pub struct ValidationError {
 
 impl ValidationError {
     pub fn new(field: Field, message: impl Into<String>) -> Self {
-        Self {
-            field,
-            message: message.into(),
-        }
+        Self { field, message: message.into() }
     }
 }
 
@@ -253,46 +250,31 @@ impl PushToken {
                 "contains {c:?} at position {position}; an FCM token contains only A-Z, a-z, 0-9, '_', '-' and ':'"
             )));
         }
-        Ok(Self {
-            value: value.to_owned(),
-            provider: PushProvider::Fcm,
-        })
+        Ok(Self { value: value.to_owned(), provider: PushProvider::Fcm })
     }
 
     fn parse_apns(value: &str) -> Result<Self, ValidationError> {
         let err = |message: String| ValidationError::new(Field::FcmToken, message);
-        let normalized: String = value
-            .chars()
-            .filter(|c| !matches!(c, ' ' | '<' | '>'))
-            .map(|c| c.to_ascii_lowercase())
-            .collect();
+        let normalized: String =
+            value.chars().filter(|c| !matches!(c, ' ' | '<' | '>')).map(|c| c.to_ascii_lowercase()).collect();
         if normalized.is_empty() {
             return Err(err("must not be empty".into()));
         }
-        if let Some((position, c)) = normalized
-            .chars()
-            .enumerate()
-            .find(|(_, c)| !c.is_ascii_hexdigit())
-        {
+        if let Some((position, c)) = normalized.chars().enumerate().find(|(_, c)| !c.is_ascii_hexdigit()) {
             return Err(err(format!(
                 "contains {c:?} at position {position} after removing spaces and '<' '>'; an APNs token is hex digits"
             )));
         }
         let len = normalized.len();
         if len % 2 != 0 {
-            return Err(err(format!(
-                "has {len} hex digits; an APNs token has an even number of hex digits"
-            )));
+            return Err(err(format!("has {len} hex digits; an APNs token has an even number of hex digits")));
         }
         if !(APNS_TOKEN_MIN_CHARS..=APNS_TOKEN_MAX_CHARS).contains(&len) {
             return Err(err(format!(
                 "has {len} hex digits; an APNs token has {APNS_TOKEN_MIN_CHARS} to {APNS_TOKEN_MAX_CHARS}"
             )));
         }
-        Ok(Self {
-            value: normalized,
-            provider: PushProvider::Apns,
-        })
+        Ok(Self { value: normalized, provider: PushProvider::Apns })
     }
 
     /// Returns the token as sent to ZEGO.
@@ -318,6 +300,8 @@ pub fn short_hash(value: &str) -> String {
     hex::encode(&digest[..6])
 }
 
+// The token is shown only as a hash, so `value` is left out on purpose.
+#[allow(clippy::missing_fields_in_debug)]
 impl fmt::Debug for PushToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PushToken")
@@ -405,12 +389,7 @@ impl Registration {
         };
         let device_id = device_id.map(DeviceId::parse).transpose()?;
 
-        Ok(Self {
-            user_id,
-            token,
-            platform,
-            device_id,
-        })
+        Ok(Self { user_id, token, platform, device_id })
     }
 
     pub fn provider(&self) -> PushProvider {
@@ -573,8 +552,7 @@ mod tests {
 
     #[test]
     fn registration_accepts_ios_fcm_token_with_provider() {
-        let reg =
-            Registration::parse("u1", "fcm:token-from-firebase", "ios", Some("fcm"), None).unwrap();
+        let reg = Registration::parse("u1", "fcm:token-from-firebase", "ios", Some("fcm"), None).unwrap();
         assert_eq!(reg.provider(), PushProvider::Fcm);
         assert_eq!(reg.platform, Platform::Ios);
     }

@@ -1,0 +1,106 @@
+//! `zego-mock`: a fake ZEGO server API on a local port.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use zego_core::{AppId, ServerSecret};
+use zego_mock::{MockConfig, MockServer};
+
+/// A fake ZEGO server API that checks signatures like ZEGO and injects faults.
+///
+/// It serves PushRegister at /?Action=PushRegister and the control routes
+/// GET|POST /_mock/faults, GET /_mock/registrations, GET /_mock/calls and
+/// POST /_mock/reset. Once listening it prints
+/// "zego-mock listening on http://ADDRESS" on standard output.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Address to listen on. Port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+
+    /// A known app as APPID:SECRET; repeat for several apps.
+    #[arg(long = "app", value_name = "APPID:SECRET")]
+    apps: Vec<String>,
+
+    /// A known AppId, paired with --server-secret.
+    #[arg(long, env = "ZEGO_APP_ID")]
+    app_id: Option<String>,
+
+    /// The ServerSecret of --app-id.
+    #[arg(long, env = "ZEGO_SERVER_SECRET", hide_env_values = true)]
+    server_secret: Option<String>,
+
+    /// The largest accepted clock skew of a request timestamp, in seconds.
+    #[arg(long, default_value_t = 600)]
+    max_skew_secs: u64,
+}
+
+fn parse_app(spec: &str) -> anyhow::Result<(AppId, ServerSecret)> {
+    let Some((app_id, secret)) = spec.split_once(':') else {
+        bail!("--app expects APPID:SECRET");
+    };
+    Ok((app_id.parse()?, ServerSecret::new(secret)?))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "zego_mock=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    // Collect the known apps.
+    let mut apps = HashMap::new();
+    for spec in &args.apps {
+        let (app_id, secret) = parse_app(spec).with_context(|| "invalid --app value".to_string())?;
+        apps.insert(app_id, secret);
+    }
+    match (&args.app_id, &args.server_secret) {
+        (Some(app_id), Some(secret)) => {
+            apps.insert(app_id.parse()?, ServerSecret::new(secret.as_str())?);
+        }
+        (None, None) => {}
+        _ => bail!("--app-id and --server-secret go together"),
+    }
+    if apps.is_empty() {
+        bail!("no app configured: give --app APPID:SECRET or set ZEGO_APP_ID and ZEGO_SERVER_SECRET");
+    }
+    let mut config = MockConfig::new(apps);
+    config.max_skew = Duration::from_secs(args.max_skew_secs);
+
+    // Serve until interrupted.
+    let server = MockServer::bind(args.listen, config)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    println!("zego-mock listening on {}", server.base_url());
+    std::io::stdout().flush()?;
+    tracing::info!(address = %server.addr(), apps = server.state().app_count(), "zego-mock started");
+
+    shutdown_signal().await;
+    tracing::info!("zego-mock stopping");
+    server.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler succeeds");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}

@@ -1,0 +1,280 @@
+//! The zego-core client against a real zego-mock on a loopback socket.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use zego_core::sign::FixedClock;
+use zego_core::{
+    AppId, ClientConfig, Error, Registration, RetryPolicy, ServerSecret, SignatureScheme, Signer, ZegoClient,
+};
+use zego_mock::{CodeFault, Faults, MockConfig, MockServer};
+
+const APP_ID: u32 = 1_234_567_890;
+const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+async fn start_mock() -> MockServer {
+    let config = MockConfig::single(AppId::new(APP_ID).unwrap(), ServerSecret::new(SECRET).unwrap());
+    MockServer::bind("127.0.0.1:0".parse().unwrap(), config).await.unwrap()
+}
+
+fn fast_config(base_url: String, scheme: SignatureScheme) -> ClientConfig {
+    ClientConfig {
+        base_url,
+        scheme,
+        timeout: Duration::from_secs(5),
+        retry: RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(5),
+            max_delay: Duration::from_millis(20),
+        },
+        ..ClientConfig::default()
+    }
+}
+
+fn client(mock: &MockServer, secret: &str, scheme: SignatureScheme) -> ZegoClient {
+    ZegoClient::new(
+        AppId::new(APP_ID).unwrap(),
+        ServerSecret::new(secret).unwrap(),
+        fast_config(mock.base_url(), scheme),
+    )
+    .unwrap()
+}
+
+fn registration() -> Registration {
+    Registration::parse("user123", "fcm_device_token_here", "android", None, None).unwrap()
+}
+
+#[tokio::test]
+async fn guide_scheme_registers() {
+    let mock = start_mock().await;
+    let registered = client(&mock, SECRET, SignatureScheme::Guide).register(&registration()).await.unwrap();
+    assert_eq!(registered.reply["Code"], 0);
+    assert_eq!(registered.reply["Message"], "success");
+    assert_eq!(registered.attempts, 1);
+    assert!(registered.request_id.is_some());
+
+    let recorded = mock.state().registrations();
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].user_id, "user123");
+    assert_eq!(recorded[0].push_id, "fcm_device_token_here");
+    assert_eq!(recorded[0].push_provider, 1);
+    assert_eq!(recorded[0].scheme, "guide");
+}
+
+#[tokio::test]
+async fn v2_scheme_registers() {
+    let mock = start_mock().await;
+    let apns = "ab".repeat(32);
+    let registration = Registration::parse("u2", &apns, "iOS", None, None).unwrap();
+    let registered = client(&mock, SECRET, SignatureScheme::V2).register(&registration).await.unwrap();
+    assert_eq!(registered.reply["Code"], 0);
+    let recorded = mock.state().registrations();
+    assert_eq!(recorded[0].scheme, "v2");
+    assert_eq!(recorded[0].push_provider, 2);
+    assert_eq!(recorded[0].nonce.len(), 16);
+}
+
+#[tokio::test]
+async fn wrong_secret_is_signature_error_without_retry() {
+    let mock = start_mock().await;
+    for scheme in [SignatureScheme::Guide, SignatureScheme::V2] {
+        let error = client(&mock, "ffffffffffffffffffffffffffffffff", scheme)
+            .register(&registration())
+            .await
+            .unwrap_err();
+        let Error::Api(api) = &error else {
+            panic!("expected a ZEGO code, got {error:?}");
+        };
+        assert_eq!(api.code, 100_000_005, "{scheme}");
+        assert!(api.is_credentials());
+        assert_eq!(api.attempts, 1, "{scheme}");
+        assert!(!error.is_retryable());
+        assert!(!error.to_string().contains("ffffffff"), "{error}");
+    }
+    assert!(mock.state().registrations().is_empty());
+}
+
+#[tokio::test]
+async fn unknown_app_id_is_configuration_error() {
+    let mock = start_mock().await;
+    let client = ZegoClient::new(
+        AppId::new(42).unwrap(),
+        ServerSecret::new(SECRET).unwrap(),
+        fast_config(mock.base_url(), SignatureScheme::Guide),
+    )
+    .unwrap();
+    let error = client.register(&registration()).await.unwrap_err();
+    assert_eq!(error.zego_code(), Some(100_000_010));
+    let Error::Api(api) = error else { unreachable!() };
+    assert!(api.is_configuration());
+}
+
+#[tokio::test]
+async fn stale_timestamp_is_signed_again_once() {
+    let mock = start_mock().await;
+    let clock = Arc::new(FixedClock::new(1_000_000));
+    let signer =
+        Signer::new(AppId::new(APP_ID).unwrap(), ServerSecret::new(SECRET).unwrap(), SignatureScheme::Guide)
+            .with_clock(clock);
+    let client =
+        ZegoClient::with_signer(signer, fast_config(mock.base_url(), SignatureScheme::Guide)).unwrap();
+    let error = client.register(&registration()).await.unwrap_err();
+    assert_eq!(error.zego_code(), Some(100_000_004));
+    assert_eq!(error.attempts(), 2);
+    assert_eq!(mock.state().calls().len(), 2);
+}
+
+#[tokio::test]
+async fn other_action_is_unsupported() {
+    let mock = start_mock().await;
+    let mut config = fast_config(mock.base_url(), SignatureScheme::Guide);
+    config.action = "PushUnregister".into();
+    let client =
+        ZegoClient::new(AppId::new(APP_ID).unwrap(), ServerSecret::new(SECRET).unwrap(), config).unwrap();
+    let error = client.register(&registration()).await.unwrap_err();
+    assert_eq!(error.zego_code(), Some(100_000_007));
+    assert_eq!(error.attempts(), 1);
+}
+
+#[tokio::test]
+async fn dropped_connections_are_retried_into_success() {
+    let mock = start_mock().await;
+    mock.state().set_faults(Faults { drop_connections: 2, ..Faults::default() });
+    let registered = client(&mock, SECRET, SignatureScheme::Guide).register(&registration()).await.unwrap();
+    assert_eq!(registered.attempts, 3);
+    let outcomes: Vec<String> = mock.state().calls().into_iter().map(|call| call.outcome).collect();
+    assert_eq!(outcomes, ["dropped", "dropped", "ok"]);
+    assert_eq!(mock.state().registrations().len(), 1);
+}
+
+#[tokio::test]
+async fn http_500_is_retried_then_reported_as_transport() {
+    let mock = start_mock().await;
+    mock.state().set_faults(Faults { http_500: 2, ..Faults::default() });
+    let registered = client(&mock, SECRET, SignatureScheme::Guide).register(&registration()).await.unwrap();
+    assert_eq!(registered.attempts, 3);
+
+    mock.state().set_faults(Faults { http_500: 3, ..Faults::default() });
+    let error = client(&mock, SECRET, SignatureScheme::Guide).register(&registration()).await.unwrap_err();
+    assert!(matches!(error, Error::Transport { attempts: 3, .. }), "{error:?}");
+    assert!(error.to_string().contains("HTTP 500"), "{error}");
+    assert!(error.is_retryable());
+}
+
+#[tokio::test]
+async fn retryable_code_is_retried_until_attempts_run_out() {
+    let mock = start_mock().await;
+    mock.state().set_faults(Faults {
+        code: Some(CodeFault { code: 1, message: "busy".into(), count: Some(2) }),
+        ..Faults::default()
+    });
+    let registered = client(&mock, SECRET, SignatureScheme::Guide).register(&registration()).await.unwrap();
+    assert_eq!(registered.attempts, 3);
+
+    mock.state().set_faults(Faults {
+        code: Some(CodeFault { code: 100_000_015, message: "gateway".into(), count: None }),
+        ..Faults::default()
+    });
+    let error = client(&mock, SECRET, SignatureScheme::Guide).register(&registration()).await.unwrap_err();
+    let Error::Api(api) = &error else { panic!("{error:?}") };
+    assert_eq!(api.code, 100_000_015);
+    assert_eq!(api.attempts, 3);
+    assert!(api.is_retryable());
+}
+
+#[tokio::test]
+async fn permanent_code_is_not_retried() {
+    let mock = start_mock().await;
+    mock.state().set_faults(Faults {
+        code: Some(CodeFault { code: 660_200_001, message: "user does not exist".into(), count: None }),
+        ..Faults::default()
+    });
+    let error = client(&mock, SECRET, SignatureScheme::Guide).register(&registration()).await.unwrap_err();
+    assert_eq!(error.zego_code(), Some(660_200_001));
+    assert_eq!(error.attempts(), 1);
+    assert_eq!(mock.state().calls().len(), 1);
+}
+
+#[tokio::test]
+async fn slow_peer_times_out() {
+    let mock = start_mock().await;
+    mock.state().set_faults(Faults { latency_ms: 2_000, ..Faults::default() });
+    let mut config = fast_config(mock.base_url(), SignatureScheme::Guide);
+    config.timeout = Duration::from_millis(100);
+    config.retry.max_attempts = 2;
+    let client =
+        ZegoClient::new(AppId::new(APP_ID).unwrap(), ServerSecret::new(SECRET).unwrap(), config).unwrap();
+    let error = client.register(&registration()).await.unwrap_err();
+    assert!(error.is_timeout(), "{error:?}");
+    assert_eq!(error.attempts(), 2);
+}
+
+#[tokio::test]
+async fn refused_connection_is_transport_error() {
+    // Bind then drop a listener so that its port is closed.
+    let port = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
+    let client = ZegoClient::new(
+        AppId::new(APP_ID).unwrap(),
+        ServerSecret::new(SECRET).unwrap(),
+        fast_config(format!("http://127.0.0.1:{port}"), SignatureScheme::Guide),
+    )
+    .unwrap();
+    let error = client.register(&registration()).await.unwrap_err();
+    assert!(matches!(error, Error::Transport { attempts: 3, .. }), "{error:?}");
+}
+
+#[tokio::test]
+async fn non_json_reply_is_malformed() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut buffer = [0u8; 4096];
+            let _ = stream.read(&mut buffer).await;
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: 13\r\nconnection: close\r\n\r\n<html>hi</ht>")
+                .await;
+        }
+    });
+    let client = ZegoClient::new(
+        AppId::new(APP_ID).unwrap(),
+        ServerSecret::new(SECRET).unwrap(),
+        fast_config(format!("http://{addr}"), SignatureScheme::Guide),
+    )
+    .unwrap();
+    let error = client.register(&registration()).await.unwrap_err();
+    let Error::MalformedReply { status, excerpt, attempts, .. } = &error else { panic!("{error:?}") };
+    assert_eq!(*status, 200);
+    assert_eq!(excerpt, "<html>hi</ht>");
+    assert_eq!(*attempts, 1);
+}
+
+#[tokio::test]
+async fn control_routes_set_faults_and_list_registrations() {
+    let mock = start_mock().await;
+    let http = reqwest::Client::new();
+    let base = mock.base_url();
+    let set = http
+        .post(format!("{base}/_mock/faults"))
+        .json(&serde_json::json!({"drop_connections": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(set.status(), 200);
+    assert_eq!(mock.state().faults().drop_connections, 1);
+
+    let bad =
+        http.post(format!("{base}/_mock/faults")).json(&serde_json::json!({"drop": 1})).send().await.unwrap();
+    assert_eq!(bad.status(), 400);
+
+    client(&mock, SECRET, SignatureScheme::Guide).register(&registration()).await.unwrap();
+    let listed: serde_json::Value =
+        http.get(format!("{base}/_mock/registrations")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(listed[0]["user_id"], "user123");
+
+    let reset = http.post(format!("{base}/_mock/reset")).send().await.unwrap();
+    assert_eq!(reset.status(), 204);
+    assert!(mock.state().registrations().is_empty());
+}
