@@ -252,8 +252,8 @@ impl ZegoClient {
                                 tracing::debug!(code, "timestamp outside ZEGO's window; signing again");
                                 continue;
                             }
-                            CodeClass::Retryable => Error::Api(error),
-                            _ => return Err(Error::Api(error)),
+                            CodeClass::Retryable => Error::from(error),
+                            _ => return Err(Error::from(error)),
                         }
                     }
                     None => {

@@ -36,9 +36,10 @@ pub enum Error {
     #[error("ZEGO at {endpoint} did not reply within {timeout:?} ({attempts} attempt(s))")]
     Timeout { endpoint: String, attempts: u32, timeout: Duration },
 
-    /// ZEGO replied with a non-zero `Code`.
+    /// ZEGO replied with a non-zero `Code`. Boxed because the reply it
+    /// carries would make every `Result` of this crate large.
     #[error(transparent)]
-    Api(#[from] ApiError),
+    Api(Box<ApiError>),
 
     /// ZEGO replied with something that is not a ZEGO reply.
     #[error("ZEGO at {endpoint} replied with HTTP {status} and a body that is not a ZEGO reply ({reason}): {excerpt:?}")]
@@ -84,6 +85,12 @@ impl Error {
             Error::Api(api) => Some(api.code),
             _ => None,
         }
+    }
+}
+
+impl From<ApiError> for Error {
+    fn from(error: ApiError) -> Self {
+        Error::Api(Box::new(error))
     }
 }
 

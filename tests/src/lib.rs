@@ -1,0 +1,177 @@
+//! Harness for the end-to-end tests: starts the real `zego-mock` and
+//! `zego-push-server` binaries on loopback ports and stops them on drop.
+//!
+//! The binaries come from `$ZEGO_PUSH_BIN_DIR`, or else from the target
+//! directory this test binary was built in; `cargo build --workspace --bins`
+//! must have run first.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// The AppId the test mock knows.
+pub const APP_ID: &str = "1234567890";
+/// The ServerSecret of [`APP_ID`].
+pub const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+/// Returns the path of a workspace binary.
+pub fn binary(name: &str) -> PathBuf {
+    let dir = std::env::var_os("ZEGO_PUSH_BIN_DIR").map_or_else(
+        || {
+            // Test binaries live in target/<profile>/deps; the binaries one level up.
+            let exe = std::env::current_exe().expect("the test binary has a path");
+            exe.parent().and_then(Path::parent).expect("target/<profile>/deps has two parents").to_path_buf()
+        },
+        PathBuf::from,
+    );
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} does not exist; run `cargo build --workspace --bins` before the end-to-end tests",
+        path.display()
+    );
+    path
+}
+
+/// A child process that is killed when dropped.
+#[derive(Debug)]
+pub struct Process {
+    child: Child,
+    /// The `http://ADDRESS` the process announced.
+    pub base_url: String,
+    log: PathBuf,
+}
+
+impl Process {
+    /// Spawns `command` and waits for its `... listening on http://ADDRESS` line.
+    fn spawn(mut command: Command, log: PathBuf) -> Self {
+        let log_file = std::fs::File::create(&log).expect("the log file can be created");
+        command.stdout(Stdio::piped()).stderr(log_file).stdin(Stdio::null());
+        let mut child = command.spawn().expect("the binary starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some((_, url)) = line.split_once(" listening on ") {
+                    let _ = sender.send(url.trim().to_owned());
+                }
+            }
+        });
+        if let Ok(base_url) = receiver.recv_timeout(Duration::from_secs(30)) {
+            Self { child, base_url, log }
+        } else {
+            let _ = child.kill();
+            let status = child.wait().ok();
+            let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+            panic!("the process did not announce its address (exit status {status:?}); its log:\n{log_text}");
+        }
+    }
+
+    /// Returns everything the process wrote to standard error so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running `zego-mock` that knows [`APP_ID`] and [`SECRET`].
+pub fn start_mock(dir: &Path) -> Process {
+    let mut command = Command::new(binary("zego-mock"));
+    command
+        .args(["--listen", "127.0.0.1:0", "--app", &format!("{APP_ID}:{SECRET}")])
+        .env_remove("ZEGO_APP_ID")
+        .env_remove("ZEGO_SERVER_SECRET");
+    Process::spawn(command, dir.join("zego-mock.log"))
+}
+
+/// Settings of a server under test.
+#[derive(Debug, Clone, Default)]
+pub struct ServerOptions {
+    /// `(AppId, ServerSecret, ZEGO base URL)`; `None` starts sandbox mode.
+    pub live: Option<(String, String, String)>,
+    pub extra_args: Vec<String>,
+}
+
+/// A running `zego-push-server` with its database in `dir`.
+pub fn start_server(dir: &Path, options: &ServerOptions) -> Process {
+    let mut command = server_command(dir, options);
+    command.args(["--listen", "127.0.0.1:0"]);
+    Process::spawn(command, dir.join("zego-push-server.log"))
+}
+
+/// The database URL a server started in `dir` uses.
+pub fn database_url(dir: &Path) -> String {
+    format!("sqlite://{}", dir.join("registry.db").display())
+}
+
+/// Builds the server command without `--listen`, with a clean ZEGO environment.
+pub fn server_command(dir: &Path, options: &ServerOptions) -> Command {
+    let mut command = Command::new(binary("zego-push-server"));
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy().into_owned();
+        if name.starts_with("ZEGO_") {
+            command.env_remove(name);
+        }
+    }
+    command.args(["--database-url", &database_url(dir)]).env("RUST_LOG", "info").current_dir(dir);
+    if let Some((app_id, secret, base_url)) = &options.live {
+        command.env("ZEGO_APP_ID", app_id).env("ZEGO_SERVER_SECRET", secret).env("ZEGO_BASE_URL", base_url);
+    }
+    command.args(&options.extra_args);
+    command
+}
+
+/// Sends a JSON body to the registration endpoint and returns status and JSON reply.
+pub async fn register(server: &Process, body: &str) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(server.url("/api/register-push-token"))
+        .header("Content-Type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .expect("the server answers");
+    let status = response.status().as_u16();
+    let json = response.json().await.expect("the reply is JSON");
+    (status, json)
+}
+
+/// Returns what the mock registered.
+pub async fn mock_registrations(mock: &Process) -> Vec<Value> {
+    mock_get(mock, "/_mock/registrations").await
+}
+
+/// Returns the API calls the mock saw.
+pub async fn mock_calls(mock: &Process) -> Vec<Value> {
+    mock_get(mock, "/_mock/calls").await
+}
+
+async fn mock_get(mock: &Process, path: &str) -> Vec<Value> {
+    reqwest::get(mock.url(path)).await.expect("the mock answers").json().await.expect("the mock replies JSON")
+}
+
+/// Replaces the mock's faults.
+pub async fn set_mock_faults(mock: &Process, faults: Value) {
+    let response = reqwest::Client::new()
+        .post(mock.url("/_mock/faults"))
+        .json(&faults)
+        .send()
+        .await
+        .expect("the mock answers");
+    assert_eq!(response.status(), 200, "the mock accepts the faults {faults}");
+}

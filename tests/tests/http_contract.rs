@@ -1,0 +1,140 @@
+//! Status codes and error bodies of the server for malformed requests,
+//! and its start-up rules.
+
+use zego_push_e2e::{register, server_command, start_server, ServerOptions, APP_ID, SECRET};
+
+async fn post_raw(url: &str, content_type: Option<&str>, body: Vec<u8>) -> (u16, serde_json::Value) {
+    let mut request = reqwest::Client::new().post(url).body(body);
+    if let Some(content_type) = content_type {
+        request = request.header("Content-Type", content_type);
+    }
+    let response = request.send().await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn malformed_requests_get_json_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), &ServerOptions::default());
+    let url = server.url("/api/register-push-token");
+
+    let (status, reply) = post_raw(&url, Some("application/json"), b"{not json".to_vec()).await;
+    assert_eq!(status, 400);
+    assert_eq!(reply["error"]["code"], "malformed_json");
+    assert_eq!(reply["success"], false);
+
+    let (status, reply) = post_raw(&url, Some("text/plain"), b"{}".to_vec()).await;
+    assert_eq!(status, 415);
+    assert_eq!(reply["error"]["code"], "unsupported_media_type");
+
+    let (status, reply) = post_raw(&url, None, b"{}".to_vec()).await;
+    assert_eq!(status, 415, "{reply}");
+
+    let oversized =
+        format!(r#"{{"user_id": "u", "platform": "android", "fcm_token": "{}"}}"#, "a".repeat(17 * 1024));
+    let (status, reply) = post_raw(&url, Some("application/json"), oversized.into_bytes()).await;
+    assert_eq!(status, 413);
+    assert_eq!(reply["error"]["code"], "body_too_large");
+
+    let (status, reply) = register(&server, r#"{"user_id": "u", "platform": "web", "fcm_token": "t"}"#).await;
+    assert_eq!(status, 400);
+    assert_eq!(reply["error"]["field"], "platform");
+
+    let (status, reply) = register(&server, r#"{"platform": "android", "fcm_token": "t"}"#).await;
+    assert_eq!(status, 400);
+    assert_eq!(reply["error"]["code"], "missing_field");
+    assert_eq!(reply["error"]["field"], "user_id");
+
+    let long_user =
+        format!(r#"{{"user_id": "{}", "platform": "android", "fcm_token": "t"}}"#, "u".repeat(33));
+    let (status, reply) = register(&server, &long_user).await;
+    assert_eq!(status, 400);
+    assert_eq!(reply["error"]["field"], "user_id");
+    assert!(reply["error"]["message"].as_str().unwrap().contains("32 bytes"));
+
+    let (status, reply) =
+        register(&server, r#"{"user_id": "u", "platform": "ios", "push_token": "not-hex"}"#).await;
+    assert_eq!(status, 400);
+    assert_eq!(reply["error"]["field"], "push_token");
+}
+
+#[tokio::test]
+async fn charset_parameter_is_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), &ServerOptions::default());
+    let body = br#"{"user_id": "u", "platform": "android", "fcm_token": "t"}"#.to_vec();
+    let (status, reply) =
+        post_raw(&server.url("/api/register-push-token"), Some("application/json; charset=utf-8"), body)
+            .await;
+    assert_eq!(status, 200, "{reply}");
+}
+
+#[tokio::test]
+async fn health_endpoints_and_unknown_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), &ServerOptions::default());
+
+    let health = reqwest::get(server.url("/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200);
+    let ready: serde_json::Value = reqwest::get(server.url("/readyz")).await.unwrap().json().await.unwrap();
+    assert_eq!(ready["status"], "ready");
+
+    let missing = reqwest::get(server.url("/api/nothing")).await.unwrap();
+    assert_eq!(missing.status(), 404);
+    let body: serde_json::Value = missing.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_found");
+}
+
+#[test]
+fn refuses_non_loopback_listener_without_auth() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = ServerOptions {
+        live: Some((APP_ID.into(), SECRET.into(), "http://127.0.0.1:9".into())),
+        ..ServerOptions::default()
+    };
+    let output = server_command(dir.path(), &options).args(["--listen", "0.0.0.0:0"]).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("without authentication"), "{stderr}");
+    assert!(stderr.contains("--insecure-allow-unauthenticated"), "{stderr}");
+}
+
+#[test]
+fn sandbox_refuses_non_loopback_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = server_command(dir.path(), &ServerOptions::default())
+        .args(["--listen", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("sandbox mode listens on loopback only"), "{stderr}");
+}
+
+#[test]
+fn half_configured_credentials_are_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = server_command(dir.path(), &ServerOptions::default())
+        .env("ZEGO_APP_ID", APP_ID)
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("ZEGO_SERVER_SECRET is not"), "{stderr}");
+}
+
+#[test]
+fn bad_secret_error_does_not_echo_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = server_command(dir.path(), &ServerOptions::default())
+        .env("ZEGO_APP_ID", APP_ID)
+        .env("ZEGO_SERVER_SECRET", "has space secretvalue")
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("invalid ServerSecret"), "{stderr}");
+    assert!(!stderr.contains("secretvalue"), "{stderr}");
+}
