@@ -173,7 +173,7 @@ async fn permanent_code_is_not_retried() {
 }
 
 #[tokio::test]
-async fn unreachable_zego_is_503_and_row_stays_pending() {
+async fn unreachable_zego_is_202_queued_and_row_stays_pending() {
     let dir = tempfile::tempdir().unwrap();
     let closed_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let options = ServerOptions {
@@ -182,8 +182,9 @@ async fn unreachable_zego_is_503_and_row_stays_pending() {
     };
     let server = start_server(dir.path(), &options);
     let (status, reply) = register(&server, GUIDE_CURL_BODY).await;
-    assert_eq!(status, 503, "{reply}");
-    assert_eq!(reply["error"]["code"], "zego_unavailable");
+    assert_eq!(status, 202, "{reply}");
+    assert_eq!(reply["success"], true);
+    assert_eq!(reply["status"], "queued");
 
     let store = Store::open(&zego_push_e2e::database_url(dir.path())).await.unwrap();
     let row = store.find_by_token("actual_device_token").await.unwrap().unwrap();

@@ -1,14 +1,25 @@
-//! Command-line flags and environment variables.
+//! Configuration from flags, environment variables and an optional TOML
+//! file, in that order of precedence, then built-in defaults.
+//!
+//! Every setting has a flag (`--zego-timeout-ms`), an environment variable
+//! ([`env`]) and a TOML key: the flag's name with `_` for `-`
+//! (`zego_timeout_ms = 5000`).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
+use serde::Deserialize;
 use zego_core::{ClientConfig, Region, RetryPolicy, SignatureScheme};
+
+use crate::auth::{ApiKeyEntry, AuthMode, AuthSettings, JwtAlgorithm, JwtSettings};
+use crate::registrar::OutboxSettings;
+use crate::HttpSettings;
 
 /// Names of every environment variable the server reads.
 pub mod env {
+    pub const CONFIG: &str = "ZEGO_PUSH_CONFIG";
     pub const LISTEN: &str = "ZEGO_PUSH_LISTEN";
     pub const DATABASE_URL: &str = "ZEGO_PUSH_DATABASE_URL";
     pub const LOG_FORMAT: &str = "ZEGO_PUSH_LOG_FORMAT";
@@ -22,11 +33,34 @@ pub mod env {
     pub const TIMEOUT_MS: &str = "ZEGO_TIMEOUT_MS";
     pub const CONNECT_TIMEOUT_MS: &str = "ZEGO_CONNECT_TIMEOUT_MS";
     pub const MAX_ATTEMPTS: &str = "ZEGO_MAX_ATTEMPTS";
+    pub const AUTH: &str = "ZEGO_PUSH_AUTH";
+    pub const JWT_ALGORITHM: &str = "ZEGO_PUSH_JWT_ALGORITHM";
+    pub const JWT_SECRET: &str = "ZEGO_PUSH_JWT_SECRET";
+    pub const JWT_SECRET_FILE: &str = "ZEGO_PUSH_JWT_SECRET_FILE";
+    pub const JWT_PUBLIC_KEY_FILE: &str = "ZEGO_PUSH_JWT_PUBLIC_KEY_FILE";
+    pub const JWT_ISSUER: &str = "ZEGO_PUSH_JWT_ISSUER";
+    pub const JWT_AUDIENCE: &str = "ZEGO_PUSH_JWT_AUDIENCE";
+    pub const JWT_LEEWAY_SECONDS: &str = "ZEGO_PUSH_JWT_LEEWAY_SECONDS";
+    pub const API_KEYS: &str = "ZEGO_PUSH_API_KEYS";
     pub const INSECURE_NO_AUTH: &str = "ZEGO_PUSH_INSECURE_ALLOW_UNAUTHENTICATED";
+    pub const UNCHANGED_WINDOW_SECS: &str = "ZEGO_PUSH_UNCHANGED_WINDOW_SECS";
+    pub const DEVICE_LIMIT: &str = "ZEGO_PUSH_DEVICE_LIMIT";
+    pub const RATE_LIMIT_PER_ADDRESS: &str = "ZEGO_PUSH_RATE_LIMIT_PER_ADDRESS";
+    pub const RATE_LIMIT_PER_USER: &str = "ZEGO_PUSH_RATE_LIMIT_PER_USER";
+    pub const TRUST_FORWARDED_FOR: &str = "ZEGO_PUSH_TRUST_FORWARDED_FOR";
+    pub const REQUEST_TIMEOUT_MS: &str = "ZEGO_PUSH_REQUEST_TIMEOUT_MS";
+    pub const OUTBOX_POLL_MS: &str = "ZEGO_PUSH_OUTBOX_POLL_MS";
+    pub const OUTBOX_CONCURRENCY: &str = "ZEGO_PUSH_OUTBOX_CONCURRENCY";
+    pub const OUTBOX_BASE_DELAY_MS: &str = "ZEGO_PUSH_OUTBOX_BASE_DELAY_MS";
+    pub const OUTBOX_MAX_DELAY_MS: &str = "ZEGO_PUSH_OUTBOX_MAX_DELAY_MS";
+    pub const OUTBOX_MAX_AGE_HOURS: &str = "ZEGO_PUSH_OUTBOX_MAX_AGE_HOURS";
+    pub const RESYNC_RATE: &str = "ZEGO_PUSH_RESYNC_RATE";
+    pub const RESYNC_MIN_INTERVAL_SECS: &str = "ZEGO_PUSH_RESYNC_MIN_INTERVAL_SECS";
 }
 
 /// Log line format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Text,
     Json,
@@ -39,84 +73,467 @@ pub enum LogFormat {
 /// and sends every call to an in-process fake ZEGO (zego-mock), so nothing
 /// reaches ZEGO. Once listening it prints
 /// "zego-push-server listening on http://ADDRESS" on standard output.
-#[derive(Debug, Clone, Parser)]
+///
+/// Settings come from flags, then environment variables, then the TOML file
+/// given with --config (keys are the flag names with '_' for '-'), then defaults.
+#[derive(Debug, Clone, Default, Parser, Deserialize)]
 #[command(version)]
+#[serde(deny_unknown_fields)]
 pub struct Args {
-    /// Address to listen on. Port 0 picks a free port.
-    #[arg(long, env = env::LISTEN, default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
+    #[command(subcommand)]
+    #[serde(skip)]
+    pub command: Option<Command>,
 
-    /// Registry database. Defaults to sqlite://zego-push.db, or
-    /// sqlite://zego-push-sandbox.db in sandbox mode.
+    /// A TOML file with settings, below flags and environment variables in precedence.
+    #[arg(long, env = env::CONFIG)]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+
+    /// Address to listen on; port 0 picks a free port [default: 127.0.0.1:8080].
+    #[arg(long, env = env::LISTEN)]
+    pub listen: Option<SocketAddr>,
+
+    /// Registry database: sqlite://PATH or postgres://USER@HOST/DATABASE
+    /// [default: sqlite://zego-push.db, in sandbox mode sqlite://zego-push-sandbox.db].
     #[arg(long, env = env::DATABASE_URL)]
     pub database_url: Option<String>,
 
-    /// Log line format.
-    #[arg(long, env = env::LOG_FORMAT, value_enum, default_value = "text")]
-    pub log_format: LogFormat,
+    /// Log line format [default: text].
+    #[arg(long, env = env::LOG_FORMAT, value_enum)]
+    pub log_format: Option<LogFormat>,
 
     /// The ZEGO project's AppId.
     #[arg(long, env = env::APP_ID)]
     pub app_id: Option<String>,
 
-    /// The ZEGO project's ServerSecret. Prefer the environment variable or
-    /// --server-secret-file, which stay out of shell history and `ps`.
+    /// The ZEGO project's ServerSecret. Prefer --server-secret-file or the
+    /// environment variable, which stay out of shell history and `ps`.
     #[arg(long, env = env::SERVER_SECRET, hide_env_values = true)]
     pub server_secret: Option<String>,
 
     /// A file whose content is the ServerSecret.
-    #[arg(long, env = env::SERVER_SECRET_FILE, conflicts_with = "server_secret")]
+    #[arg(long, env = env::SERVER_SECRET_FILE)]
     pub server_secret_file: Option<PathBuf>,
 
-    /// ZEGO API base URL. Overrides --zego-region.
+    /// ZEGO API base URL; overrides --zego-region.
     #[arg(long, env = env::BASE_URL)]
     pub zego_base_url: Option<String>,
 
-    /// ZEGO region whose API host to use: unified, sha, hkg, fra, lax, bom or sgp.
-    #[arg(long, env = env::REGION, default_value = "unified")]
-    pub zego_region: Region,
+    /// ZEGO region whose API host to use: unified, sha, hkg, fra, lax, bom or sgp [default: unified].
+    #[arg(long, env = env::REGION)]
+    pub zego_region: Option<String>,
 
-    /// The ZEGO action that binds a push token to a user.
-    #[arg(long, env = env::ACTION, default_value = zego_core::client::DEFAULT_ACTION)]
-    pub zego_action: String,
+    /// The ZEGO action that binds a push token to a user [default: PushRegister].
+    #[arg(long, env = env::ACTION)]
+    pub zego_action: Option<String>,
 
-    /// Request signing scheme: guide (sorted-parameter HMAC-SHA256) or v2 (ZEGO Signature 2.0, MD5).
-    #[arg(long, env = env::SIGNATURE_SCHEME, default_value = "guide")]
-    pub zego_scheme: SignatureScheme,
+    /// Request signing scheme: guide (sorted-parameter HMAC-SHA256) or v2
+    /// (ZEGO Signature 2.0, MD5) [default: guide].
+    #[arg(long, env = env::SIGNATURE_SCHEME)]
+    pub zego_scheme: Option<String>,
 
-    /// Time allowed for one ZEGO request, in milliseconds.
-    #[arg(long, env = env::TIMEOUT_MS, default_value_t = 5_000)]
-    pub zego_timeout_ms: u64,
+    /// Time allowed for one ZEGO request, in milliseconds [default: 5000].
+    #[arg(long, env = env::TIMEOUT_MS)]
+    pub zego_timeout_ms: Option<u64>,
 
-    /// Time allowed to connect to ZEGO, in milliseconds.
-    #[arg(long, env = env::CONNECT_TIMEOUT_MS, default_value_t = 2_000)]
-    pub zego_connect_timeout_ms: u64,
+    /// Time allowed to connect to ZEGO, in milliseconds [default: 2000].
+    #[arg(long, env = env::CONNECT_TIMEOUT_MS)]
+    pub zego_connect_timeout_ms: Option<u64>,
 
-    /// ZEGO requests sent at most within one registration request, for retryable failures.
-    #[arg(long, env = env::MAX_ATTEMPTS, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
-    pub zego_max_attempts: u32,
+    /// ZEGO requests sent at most within one registration request, 1 to 10 [default: 3].
+    #[arg(long, env = env::MAX_ATTEMPTS)]
+    pub zego_max_attempts: Option<u32>,
 
-    /// Serve registrations without authentication on a non-loopback address.
-    /// Anyone who reaches the port can then bind their phone to any user's calls.
-    #[arg(long, env = env::INSECURE_NO_AUTH)]
-    pub insecure_allow_unauthenticated: bool,
+    /// Authentication: none, jwt, api-key, or a comma list such as jwt,api-key [default: none].
+    /// "none" is allowed only on a loopback address unless --insecure-allow-unauthenticated.
+    #[arg(long, env = env::AUTH)]
+    pub auth: Option<String>,
+
+    /// JWT signature algorithm: HS256, RS256 or ES256 [default: HS256].
+    #[arg(long, env = env::JWT_ALGORITHM)]
+    pub jwt_algorithm: Option<String>,
+
+    /// The HS256 secret, at least 32 bytes.
+    #[arg(long, env = env::JWT_SECRET, hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// A file whose content is the HS256 secret.
+    #[arg(long, env = env::JWT_SECRET_FILE)]
+    pub jwt_secret_file: Option<PathBuf>,
+
+    /// A PEM file with the RS256 or ES256 public key.
+    #[arg(long, env = env::JWT_PUBLIC_KEY_FILE)]
+    pub jwt_public_key_file: Option<PathBuf>,
+
+    /// The required `iss` claim of JWTs.
+    #[arg(long, env = env::JWT_ISSUER)]
+    pub jwt_issuer: Option<String>,
+
+    /// The required `aud` claim of JWTs.
+    #[arg(long, env = env::JWT_AUDIENCE)]
+    pub jwt_audience: Option<String>,
+
+    /// Allowed clock skew for `exp` and `nbf`, in seconds [default: 30].
+    #[arg(long, env = env::JWT_LEEWAY_SECONDS)]
+    pub jwt_leeway_seconds: Option<u64>,
+
+    /// An accepted API key as NAME=sha256:HEX (from `zego-push-server hash-api-key`);
+    /// repeat the flag, or separate entries with commas in the environment variable.
+    #[arg(long = "api-key", env = env::API_KEYS, value_delimiter = ',', hide_env_values = true)]
+    #[serde(default)]
+    pub api_keys: Vec<String>,
+
+    /// Serve without authentication on a non-loopback address. Anyone who
+    /// reaches the port can then bind their phone to any user's calls.
+    #[arg(long, env = env::INSECURE_NO_AUTH, num_args = 0..=1, default_missing_value = "true")]
+    pub insecure_allow_unauthenticated: Option<bool>,
+
+    /// Answer an identical registration that succeeded less than this many
+    /// seconds ago from the store, without calling ZEGO; 0 turns it off [default: 3600].
+    #[arg(long, env = env::UNCHANGED_WINDOW_SECS)]
+    pub unchanged_window_secs: Option<u64>,
+
+    /// The most active devices per user; registering one more removes the
+    /// least recently registered; 0 means no limit [default: 10].
+    #[arg(long, env = env::DEVICE_LIMIT)]
+    pub device_limit: Option<usize>,
+
+    /// API requests per minute per client address; 0 turns it off [default: 600].
+    #[arg(long, env = env::RATE_LIMIT_PER_ADDRESS)]
+    pub rate_limit_per_address: Option<u32>,
+
+    /// API requests per minute per user id; 0 turns it off [default: 30].
+    #[arg(long, env = env::RATE_LIMIT_PER_USER)]
+    pub rate_limit_per_user: Option<u32>,
+
+    /// Take the client address from X-Forwarded-For (its last entry), for a
+    /// server behind a reverse proxy that sets it.
+    #[arg(long, env = env::TRUST_FORWARDED_FOR, num_args = 0..=1, default_missing_value = "true")]
+    pub trust_forwarded_for: Option<bool>,
+
+    /// Time allowed for one HTTP request, in milliseconds [default: 30000].
+    #[arg(long, env = env::REQUEST_TIMEOUT_MS)]
+    pub request_timeout_ms: Option<u64>,
+
+    /// How often the outbox looks for due rows when idle, in milliseconds [default: 1000].
+    #[arg(long, env = env::OUTBOX_POLL_MS)]
+    pub outbox_poll_ms: Option<u64>,
+
+    /// Outbox rows worked at once [default: 16].
+    #[arg(long, env = env::OUTBOX_CONCURRENCY)]
+    pub outbox_concurrency: Option<usize>,
+
+    /// Outbox backoff before the first retry, in milliseconds; it doubles per attempt [default: 2000].
+    #[arg(long, env = env::OUTBOX_BASE_DELAY_MS)]
+    pub outbox_base_delay_ms: Option<u64>,
+
+    /// Largest outbox backoff, in milliseconds [default: 300000].
+    #[arg(long, env = env::OUTBOX_MAX_DELAY_MS)]
+    pub outbox_max_delay_ms: Option<u64>,
+
+    /// Hours after which a row still pending is marked failed [default: 72].
+    #[arg(long, env = env::OUTBOX_MAX_AGE_HOURS)]
+    pub outbox_max_age_hours: Option<u64>,
+
+    /// Registrations per second the outbox sends during a resync [default: 20].
+    #[arg(long, env = env::RESYNC_RATE)]
+    pub resync_rate: Option<u32>,
+
+    /// Shortest time between two resyncs, in seconds [default: 600].
+    #[arg(long, env = env::RESYNC_MIN_INTERVAL_SECS)]
+    pub resync_min_interval_secs: Option<u64>,
+}
+
+/// Subcommands besides serving.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Read an API key from standard input and print the NAME=sha256:HEX entry
+    /// that --api-key expects, so that only the hash is stored in configuration.
+    HashApiKey {
+        /// The name the key appears under in logs.
+        #[arg(long, default_value = "backend")]
+        name: String,
+    },
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+fn config_error(message: impl Into<String>) -> ConfigError {
+    ConfigError(message.into())
+}
+
+/// Fills every setting left unset in `self` from `file`.
+macro_rules! merge_fields {
+    ($target:expr, $file:expr, [$($field:ident),* $(,)?]) => {
+        $( if $target.$field.is_none() { $target.$field = $file.$field.take(); } )*
+    };
 }
 
 impl Args {
-    /// Returns the ZEGO client settings, pointed at `base_url`.
-    pub fn client_config(&self, base_url: String) -> ClientConfig {
-        ClientConfig {
-            base_url,
-            action: self.zego_action.clone(),
-            scheme: self.zego_scheme,
-            connect_timeout: Duration::from_millis(self.zego_connect_timeout_ms),
-            timeout: Duration::from_millis(self.zego_timeout_ms),
-            retry: RetryPolicy { max_attempts: self.zego_max_attempts, ..RetryPolicy::default() },
+    /// Adds the settings of the TOML file named by `--config` below flags and environment.
+    pub fn merge_config_file(mut self) -> Result<Self, ConfigError> {
+        let Some(path) = self.config.clone() else { return Ok(self) };
+        let mut file = read_config_file(&path)?;
+        merge_fields!(
+            self,
+            file,
+            [
+                listen,
+                database_url,
+                log_format,
+                app_id,
+                server_secret,
+                server_secret_file,
+                zego_base_url,
+                zego_region,
+                zego_action,
+                zego_scheme,
+                zego_timeout_ms,
+                zego_connect_timeout_ms,
+                zego_max_attempts,
+                auth,
+                jwt_algorithm,
+                jwt_secret,
+                jwt_secret_file,
+                jwt_public_key_file,
+                jwt_issuer,
+                jwt_audience,
+                jwt_leeway_seconds,
+                insecure_allow_unauthenticated,
+                unchanged_window_secs,
+                device_limit,
+                rate_limit_per_address,
+                rate_limit_per_user,
+                trust_forwarded_for,
+                request_timeout_ms,
+                outbox_poll_ms,
+                outbox_concurrency,
+                outbox_base_delay_ms,
+                outbox_max_delay_ms,
+                outbox_max_age_hours,
+                resync_rate,
+                resync_min_interval_secs,
+            ]
+        );
+        if self.api_keys.is_empty() {
+            self.api_keys = file.api_keys;
         }
+        Ok(self)
+    }
+
+    pub fn listen(&self) -> SocketAddr {
+        self.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)))
+    }
+
+    pub fn log_format(&self) -> LogFormat {
+        self.log_format.unwrap_or(LogFormat::Text)
+    }
+
+    pub fn insecure_allow_unauthenticated(&self) -> bool {
+        self.insecure_allow_unauthenticated.unwrap_or(false)
+    }
+
+    pub fn zego_action(&self) -> String {
+        self.zego_action.clone().unwrap_or_else(|| zego_core::client::DEFAULT_ACTION.to_owned())
+    }
+
+    pub fn zego_scheme(&self) -> Result<SignatureScheme, ConfigError> {
+        self.zego_scheme
+            .as_deref()
+            .map_or(Ok(SignatureScheme::Guide), |text| text.parse().map_err(config_error))
+    }
+
+    /// Returns the ZEGO client settings, pointed at `base_url`.
+    pub fn client_config(&self, base_url: String) -> Result<ClientConfig, ConfigError> {
+        let max_attempts = self.zego_max_attempts.unwrap_or(3);
+        if !(1..=10).contains(&max_attempts) {
+            return Err(config_error(format!("--zego-max-attempts is {max_attempts}; use 1 to 10")));
+        }
+        Ok(ClientConfig {
+            base_url,
+            action: self.zego_action(),
+            scheme: self.zego_scheme()?,
+            connect_timeout: Duration::from_millis(self.zego_connect_timeout_ms.unwrap_or(2_000)),
+            timeout: Duration::from_millis(self.zego_timeout_ms.unwrap_or(5_000)),
+            retry: RetryPolicy { max_attempts, ..RetryPolicy::default() },
+        })
     }
 
     /// Returns the ZEGO base URL to use with real credentials.
-    pub fn live_base_url(&self) -> String {
-        self.zego_base_url.clone().unwrap_or_else(|| self.zego_region.base_url("rtc"))
+    pub fn live_base_url(&self) -> Result<String, ConfigError> {
+        if let Some(url) = &self.zego_base_url {
+            return Ok(url.clone());
+        }
+        let region: Region =
+            self.zego_region.as_deref().map_or(Ok(Region::Unified), str::parse).map_err(config_error)?;
+        Ok(region.base_url("rtc"))
+    }
+
+    /// Returns the authentication settings, reading key files.
+    pub fn auth_settings(&self) -> Result<AuthSettings, ConfigError> {
+        let modes = AuthMode::parse_list(self.auth.as_deref().unwrap_or("none"))
+            .map_err(|error| config_error(error.to_string()))?;
+        let mut settings = AuthSettings { modes, ..AuthSettings::default() };
+
+        if settings.modes.contains(&AuthMode::Jwt) {
+            let algorithm: JwtAlgorithm = self
+                .jwt_algorithm
+                .as_deref()
+                .unwrap_or("HS256")
+                .parse()
+                .map_err(|error: crate::auth::AuthConfigError| config_error(error.to_string()))?;
+            let mut jwt = JwtSettings::new(algorithm);
+            jwt.hs256_secret = match (&self.jwt_secret, &self.jwt_secret_file) {
+                (Some(secret), _) => Some(secret.clone()),
+                (None, Some(path)) => {
+                    Some(read_file(path, "--jwt-secret-file")?.trim_end_matches(['\n', '\r']).to_owned())
+                }
+                (None, None) => None,
+            };
+            jwt.public_key_pem = self
+                .jwt_public_key_file
+                .as_deref()
+                .map(|path| read_file(path, "--jwt-public-key-file"))
+                .transpose()?;
+            jwt.issuer.clone_from(&self.jwt_issuer);
+            jwt.audience.clone_from(&self.jwt_audience);
+            if let Some(leeway) = self.jwt_leeway_seconds {
+                jwt.leeway_seconds = leeway;
+            }
+            settings.jwt = Some(jwt);
+        }
+        for entry in &self.api_keys {
+            settings
+                .api_keys
+                .extend(ApiKeyEntry::parse_list(entry).map_err(|error| config_error(error.to_string()))?);
+        }
+        Ok(settings)
+    }
+
+    pub fn http_settings(&self) -> HttpSettings {
+        let defaults = HttpSettings::default();
+        HttpSettings {
+            trust_forwarded_for: self.trust_forwarded_for.unwrap_or(false),
+            request_timeout: self.request_timeout_ms.map_or(defaults.request_timeout, Duration::from_millis),
+            resync_rate_per_second: self.resync_rate.unwrap_or(defaults.resync_rate_per_second),
+            resync_min_interval: self
+                .resync_min_interval_secs
+                .map_or(defaults.resync_min_interval, Duration::from_secs),
+        }
+    }
+
+    pub fn outbox_settings(&self) -> OutboxSettings {
+        let defaults = OutboxSettings::default();
+        OutboxSettings {
+            poll_interval: self.outbox_poll_ms.map_or(defaults.poll_interval, Duration::from_millis),
+            concurrency: self.outbox_concurrency.unwrap_or(defaults.concurrency).max(1),
+            base_delay: self.outbox_base_delay_ms.map_or(defaults.base_delay, Duration::from_millis),
+            max_delay: self.outbox_max_delay_ms.map_or(defaults.max_delay, Duration::from_millis),
+            max_age: self
+                .outbox_max_age_hours
+                .map_or(defaults.max_age, |hours| Duration::from_secs(hours * 3600)),
+            ..defaults
+        }
+    }
+
+    pub fn unchanged_window(&self) -> Duration {
+        Duration::from_secs(self.unchanged_window_secs.unwrap_or(3600))
+    }
+
+    pub fn device_limit(&self) -> usize {
+        self.device_limit.unwrap_or(10)
+    }
+
+    /// Returns the per-address and per-user limits, in requests per minute.
+    pub fn rate_limits(&self) -> (u32, u32) {
+        (self.rate_limit_per_address.unwrap_or(600), self.rate_limit_per_user.unwrap_or(30))
+    }
+}
+
+fn read_file(path: &Path, flag: &str) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path)
+        .map_err(|error| config_error(format!("cannot read {flag} {}: {error}", path.display())))
+}
+
+fn read_config_file(path: &Path) -> Result<Args, ConfigError> {
+    let text = read_file(path, "--config")?;
+    toml::from_str(&text)
+        .map_err(|error| config_error(format!("invalid configuration file {}: {error}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Args {
+        let mut all = vec!["zego-push-server"];
+        all.extend_from_slice(args);
+        Args::try_parse_from(all).unwrap()
+    }
+
+    fn config_file(text: &str) -> tempfile::NamedTempFile {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), text).unwrap();
+        file
+    }
+
+    #[test]
+    fn flag_wins_over_file() {
+        let file = config_file("listen = \"127.0.0.1:9000\"\ndevice_limit = 4\nauth = \"api-key\"\n");
+        let args = parse(&["--config", file.path().to_str().unwrap(), "--listen", "127.0.0.1:7000"])
+            .merge_config_file()
+            .unwrap();
+        assert_eq!(args.listen().port(), 7000);
+        assert_eq!(args.device_limit(), 4);
+        assert_eq!(args.auth.as_deref(), Some("api-key"));
+    }
+
+    #[test]
+    fn defaults_apply_without_file() {
+        let args = parse(&[]).merge_config_file().unwrap();
+        assert_eq!(args.listen().to_string(), "127.0.0.1:8080");
+        assert_eq!(args.device_limit(), 10);
+        assert_eq!(args.rate_limits(), (600, 30));
+        assert!(!args.insecure_allow_unauthenticated());
+        assert_eq!(args.zego_scheme().unwrap(), SignatureScheme::Guide);
+    }
+
+    #[test]
+    fn file_rejects_unknown_keys() {
+        let file = config_file("listn = \"127.0.0.1:9000\"\n");
+        let error = parse(&["--config", file.path().to_str().unwrap()]).merge_config_file().unwrap_err();
+        assert!(error.to_string().contains("listn"), "{error}");
+    }
+
+    #[test]
+    fn bool_flag_without_value_is_true() {
+        assert_eq!(parse(&["--insecure-allow-unauthenticated"]).insecure_allow_unauthenticated, Some(true));
+        assert_eq!(parse(&["--trust-forwarded-for", "false"]).trust_forwarded_for, Some(false));
+    }
+
+    #[test]
+    fn api_keys_from_file_and_flags() {
+        let hash = crate::auth::hash_api_key("key-one-for-tests");
+        let file = config_file(&format!("api_keys = [\"one={hash}\"]\nauth = \"api-key\"\n"));
+        let args = parse(&["--config", file.path().to_str().unwrap()]).merge_config_file().unwrap();
+        let settings = args.auth_settings().unwrap();
+        assert_eq!(settings.api_keys.len(), 1);
+        assert_eq!(settings.api_keys[0].name, "one");
+    }
+
+    #[test]
+    fn rejects_out_of_range_attempts() {
+        let error =
+            parse(&["--zego-max-attempts", "0"]).client_config("http://127.0.0.1:1".into()).unwrap_err();
+        assert!(error.to_string().contains("1 to 10"), "{error}");
+    }
+
+    #[test]
+    fn rejects_unknown_region() {
+        let error = parse(&["--zego-region", "mars"]).live_base_url().unwrap_err();
+        assert!(error.to_string().contains("unknown ZEGO region"), "{error}");
     }
 }

@@ -1,37 +1,62 @@
 //! The server's error type, which alone decides status codes and error bodies.
 
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
+
+use crate::auth::{AuthError, Forbidden};
 
 /// A request that did not end in a registration.
 #[derive(Debug)]
 pub enum AppError {
     /// 400: the body is not JSON or a field breaks a rule.
     BadRequest { code: &'static str, message: String, field: Option<String> },
+    /// 401: credentials are missing or invalid.
+    Unauthorized(AuthError),
+    /// 403: the credentials do not allow acting for this user.
+    Forbidden { user_id: String },
+    /// 403: the operation needs an API key.
+    ApiKeyRequired,
+    /// 404: the user has no such token.
+    TokenNotFound { field: &'static str },
+    /// 404: no such route.
+    NotFound,
     /// 413: the body is larger than the limit.
     PayloadTooLarge { limit: usize },
     /// 415: the body is not declared as JSON.
     UnsupportedMediaType,
-    /// 404: no such route.
-    NotFound,
+    /// 429: a rate limit was exceeded; retry after this many seconds.
+    RateLimited { scope: &'static str, retry_after: u64 },
+    /// 431: the headers are larger than the limit.
+    HeadersTooLarge { limit: usize },
     /// 502: ZEGO replied with a permanent non-zero code; `reply` is ZEGO's reply.
     ZegoRejected { message: String, reply: Value },
-    /// 502: ZEGO's reply could not be read.
-    ZegoBadReply { message: String },
-    /// 503: ZEGO stayed unreachable or busy; the registration is stored as pending.
-    ZegoUnavailable { message: String },
     /// 503: the store failed.
     StoreUnavailable,
-    /// 500: a fault of this server.
-    Internal,
+    /// 500: this server is misconfigured.
+    Misconfigured { message: String },
 }
 
 impl AppError {
     fn parts(&self) -> (StatusCode, &'static str, String) {
         match self {
             AppError::BadRequest { code, message, .. } => (StatusCode::BAD_REQUEST, code, message.clone()),
+            AppError::Unauthorized(_) | AppError::Forbidden { .. } => {
+                unreachable!("authentication errors render themselves")
+            }
+            AppError::ApiKeyRequired => (
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "this operation needs an API key (Authorization: Bearer <key>); a user's token is not enough"
+                    .into(),
+            ),
+            AppError::TokenNotFound { field } => (
+                StatusCode::NOT_FOUND,
+                "token_not_found",
+                format!("no active registration of this {field} for this user_id"),
+            ),
+            AppError::NotFound => (StatusCode::NOT_FOUND, "not_found", "no such endpoint".into()),
             AppError::PayloadTooLarge { limit } => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "body_too_large",
@@ -42,23 +67,26 @@ impl AppError {
                 "unsupported_media_type",
                 "the request body must be JSON with the header Content-Type: application/json".into(),
             ),
-            AppError::NotFound => (StatusCode::NOT_FOUND, "not_found", "no such endpoint".into()),
+            AppError::RateLimited { scope, retry_after } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("too many requests for this {scope}; retry after {retry_after} s"),
+            ),
+            AppError::HeadersTooLarge { limit } => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "headers_too_large",
+                format!("the request headers are larger than {limit} bytes"),
+            ),
             AppError::ZegoRejected { message, .. } => {
                 (StatusCode::BAD_GATEWAY, "zego_rejected", message.clone())
-            }
-            AppError::ZegoBadReply { message } => {
-                (StatusCode::BAD_GATEWAY, "zego_bad_reply", message.clone())
-            }
-            AppError::ZegoUnavailable { message } => {
-                (StatusCode::SERVICE_UNAVAILABLE, "zego_unavailable", message.clone())
             }
             AppError::StoreUnavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "store_unavailable",
                 "the registry database is unavailable; try again later".into(),
             ),
-            AppError::Internal => {
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal server error".into())
+            AppError::Misconfigured { message } => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "server_misconfigured", message.clone())
             }
         }
     }
@@ -66,15 +94,37 @@ impl AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
+        match self {
+            AppError::Unauthorized(error) => return error.into_response(),
+            AppError::Forbidden { user_id } => return Forbidden { user_id }.into_response(),
+            _ => {}
+        }
         let (status, code, message) = self.parts();
         let mut error = json!({"code": code, "message": message});
         if let AppError::BadRequest { field: Some(field), .. } = &self {
             error["field"] = Value::String(field.clone());
         }
+        if let AppError::TokenNotFound { field } = &self {
+            error["field"] = Value::String((*field).to_owned());
+        }
         let mut body = json!({"success": false, "error": error});
+        let retry_after = match &self {
+            AppError::RateLimited { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        };
         if let AppError::ZegoRejected { reply, .. } = self {
             body["data"] = reply;
         }
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+impl From<AuthError> for AppError {
+    fn from(error: AuthError) -> Self {
+        AppError::Unauthorized(error)
     }
 }

@@ -1,47 +1,121 @@
-//! The zego-push HTTP server: routes, the registry store and sandbox mode.
+//! The zego-push HTTP server: routes, authentication, the registry store,
+//! the retry outbox, metrics and sandbox mode.
 //!
 //! [`app`] builds the router from an [`AppState`]; [`serve`] runs it on a
 //! listener until a shutdown future completes, so tests can drive both.
 
+pub mod auth;
+mod body;
 pub mod config;
+mod devices;
 pub mod error;
+mod http;
+pub mod metrics;
+pub mod ratelimit;
 mod register;
+pub mod registrar;
 pub mod sandbox;
 pub mod store;
+pub mod worker;
 
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{delete, get, post};
+use axum::{middleware, Json, Router};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
-use zego_core::ZegoClient;
+use tower_http::timeout::TimeoutLayer;
 
-pub use register::BODY_LIMIT;
+pub use body::BODY_LIMIT;
 
+use crate::auth::{Authenticator, Caller};
 use crate::error::AppError;
-use crate::store::Store;
+use crate::ratelimit::RateLimits;
+use crate::registrar::Registrar;
+
+/// HTTP-level settings.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Take the client address from `X-Forwarded-For` (set by a trusted reverse proxy).
+    pub trust_forwarded_for: bool,
+    /// The longest a request may take before it is answered with 408.
+    pub request_timeout: Duration,
+    /// Rows per second the outbox sends during a resync.
+    pub resync_rate_per_second: u32,
+    /// The shortest time between two resyncs.
+    pub resync_min_interval: Duration,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            trust_forwarded_for: false,
+            request_timeout: Duration::from_secs(30),
+            resync_rate_per_second: 20,
+            resync_min_interval: Duration::from_secs(600),
+        }
+    }
+}
 
 /// What every request handler shares.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    pub store: Store,
-    pub zego: ZegoClient,
+    pub registrar: Registrar,
+    pub auth: Authenticator,
+    pub limits: RateLimits,
+    pub http: Arc<HttpSettings>,
+    /// When the last resync started.
+    pub last_resync: Arc<Mutex<Option<Instant>>>,
+}
+
+impl AppState {
+    pub fn new(registrar: Registrar, auth: Authenticator, limits: RateLimits, http: HttpSettings) -> Self {
+        Self { registrar, auth, limits, http: Arc::new(http), last_resync: Arc::new(Mutex::new(None)) }
+    }
+
+    /// Checks that `caller` may act for `user_id`, then the per-user rate limit.
+    fn authorize(&self, caller: &Caller, user_id: &str) -> Result<(), AppError> {
+        if !caller.may_act_for(user_id) {
+            tracing::warn!(caller = %caller.label(), user_id, "caller tried to act for another user");
+            return Err(AppError::Forbidden { user_id: user_id.to_owned() });
+        }
+        if let Err(retry) = self.limits.check_user(user_id) {
+            self.registrar.metrics.rate_limited("user");
+            tracing::warn!(user_id, "rate limit per user exceeded");
+            return Err(AppError::RateLimited { scope: "user", retry_after: retry.seconds() });
+        }
+        Ok(())
+    }
 }
 
 /// Builds the server's routes.
 pub fn app(state: AppState) -> Router {
+    let timeout = state.http.request_timeout;
     Router::new()
         .route(
             "/api/register-push-token",
             post(register::register_push_token).layer(DefaultBodyLimit::max(BODY_LIMIT)),
         )
+        .route(
+            "/api/unregister-push-token",
+            post(devices::unregister_push_token).layer(DefaultBodyLimit::max(BODY_LIMIT)),
+        )
+        .route("/api/users/{user_id}/push-tokens", delete(devices::unregister_user))
+        .route("/api/users/{user_id}/devices", get(devices::list_devices))
+        .route("/api/resync", post(devices::resync))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), http::request_context))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .with_state(state)
 }
 
@@ -52,7 +126,9 @@ pub async fn serve(
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 async fn healthz() -> Json<Value> {
@@ -60,16 +136,35 @@ async fn healthz() -> Json<Value> {
 }
 
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, Json(json!({"status": "ready", "checks": {"store": "ok"}}))),
+    let store = state.registrar.store.ping().await;
+    let depth = state.registrar.store.outbox_depth().await.ok();
+    match store {
+        Ok(()) => (
+            StatusCode::OK,
+            Json(json!({
+                "status": "ready",
+                "checks": {"store": "ok", "configuration": "ok"},
+                "store": state.registrar.store.backend_name(),
+                "outbox_depth": depth,
+            })),
+        ),
         Err(error) => {
             tracing::warn!(%error, "readiness check failed: store unavailable");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"status": "not_ready", "checks": {"store": "unavailable"}})),
+                Json(
+                    json!({"status": "not_ready", "checks": {"store": "unavailable", "configuration": "ok"}}),
+                ),
             )
         }
     }
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    if let Ok(depth) = state.registrar.store.outbox_depth().await {
+        state.registrar.metrics.set_outbox_depth(depth);
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.registrar.metrics.render())
 }
 
 async fn not_found() -> AppError {

@@ -1,14 +1,21 @@
 //! `zego-push-server`: registers mobile push tokens with ZEGO.
 
-use std::io::Write;
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Parser;
 use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify};
 use zego_core::{AppId, ServerSecret, ZegoClient};
-use zego_push_server::config::{env, Args, LogFormat};
+use zego_push_server::auth::{hash_api_key, AuthMode, Authenticator};
+use zego_push_server::config::{env, Args, Command, LogFormat};
+use zego_push_server::metrics::Metrics;
+use zego_push_server::ratelimit::RateLimits;
+use zego_push_server::registrar::{Registrar, RegistrarSettings};
 use zego_push_server::store::Store;
-use zego_push_server::{app, sandbox, serve, AppState};
+use zego_push_server::{app, sandbox, serve, worker, AppState};
 
 const DEFAULT_DATABASE_URL: &str = "sqlite://zego-push.db";
 const SANDBOX_DATABASE_URL: &str = "sqlite://zego-push-sandbox.db";
@@ -16,12 +23,37 @@ const SANDBOX_DATABASE_URL: &str = "sqlite://zego-push-sandbox.db";
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    init_logging(args.log_format);
+    if let Some(Command::HashApiKey { name }) = &args.command {
+        std::process::exit(print_api_key_hash(name));
+    }
+    let args = match args.merge_config_file() {
+        Ok(args) => args,
+        Err(error) => {
+            eprintln!("error: {error}");
+            std::process::exit(2);
+        }
+    };
+    init_logging(args.log_format());
     if let Err(error) = run(args).await {
         tracing::error!("{error:#}");
         eprintln!("error: {error:#}");
         std::process::exit(1);
     }
+}
+
+fn print_api_key_hash(name: &str) -> i32 {
+    let mut key = String::new();
+    if let Err(error) = std::io::stdin().read_to_string(&mut key) {
+        eprintln!("error: cannot read the API key from standard input: {error}");
+        return 1;
+    }
+    let key = key.trim_end_matches(['\n', '\r']);
+    if key.len() < 16 {
+        eprintln!("error: the API key is shorter than 16 characters; use a long random key");
+        return 1;
+    }
+    println!("{name}={}", hash_api_key(key));
+    0
 }
 
 fn init_logging(format: LogFormat) {
@@ -30,7 +62,7 @@ fn init_logging(format: LogFormat) {
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).init(),
     }
 }
 
@@ -44,17 +76,25 @@ fn read_secret(args: &Args) -> anyhow::Result<Option<ServerSecret>> {
     args.server_secret.as_deref().map(ServerSecret::new).transpose().map_err(Into::into)
 }
 
+/// Returns a random id for this process's row leases.
+fn instance_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    format!("{}-{}-{}", host.trim(), std::process::id(), hex::encode(rand::random::<[u8; 4]>()))
+}
+
+#[allow(clippy::too_many_lines)]
 async fn run(args: Args) -> anyhow::Result<()> {
+    let listen = args.listen();
+
     // Choose live or sandbox mode from the credentials.
     let secret = read_secret(&args)?;
     let app_id = args.app_id.as_deref().map(str::parse::<AppId>).transpose()?;
     let (app_id, secret, base_url, sandbox) = match (app_id, secret) {
-        (Some(app_id), Some(secret)) => (app_id, secret, args.live_base_url(), None),
+        (Some(app_id), Some(secret)) => (app_id, secret, args.live_base_url()?, None),
         (None, None) => {
-            if !args.listen.ip().is_loopback() {
+            if !listen.ip().is_loopback() {
                 bail!(
-                    "sandbox mode listens on loopback only, but --listen is {}; set {} and {} to go live",
-                    args.listen,
+                    "sandbox mode listens on loopback only, but --listen is {listen}; set {} and {} to go live",
                     env::APP_ID,
                     env::SERVER_SECRET
                 );
@@ -62,42 +102,64 @@ async fn run(args: Args) -> anyhow::Result<()> {
             let sandbox = sandbox::start().await.context("cannot start the sandbox zego-mock")?;
             (sandbox.app_id, sandbox.secret.clone(), sandbox.mock.base_url(), Some(sandbox))
         }
-        (Some(_), None) => bail!(
-            "{} is set but {} is not; set both, or neither for sandbox mode",
-            env::APP_ID,
-            env::SERVER_SECRET
-        ),
-        (None, Some(_)) => bail!(
-            "{} is set but {} is not; set both, or neither for sandbox mode",
-            env::SERVER_SECRET,
-            env::APP_ID
-        ),
+        (Some(_), None) => {
+            bail!(
+                "{} is set but {} is not; set both, or neither for sandbox mode",
+                env::APP_ID,
+                env::SERVER_SECRET
+            )
+        }
+        (None, Some(_)) => {
+            bail!(
+                "{} is set but {} is not; set both, or neither for sandbox mode",
+                env::SERVER_SECRET,
+                env::APP_ID
+            )
+        }
     };
 
-    // Refuse to serve registrations without authentication beyond this machine.
-    if !args.listen.ip().is_loopback() {
-        if args.insecure_allow_unauthenticated {
+    // Authentication: "none" only where nobody else can connect, unless explicitly allowed.
+    let auth = Authenticator::new(args.auth_settings()?)?;
+    if auth.allows_anonymous() && !listen.ip().is_loopback() {
+        if args.insecure_allow_unauthenticated() {
             tracing::warn!(
-                listen = %args.listen,
-                "serving registrations WITHOUT authentication on a non-loopback address; anyone who reaches this port can register tokens for any user"
+                %listen,
+                "serving WITHOUT authentication on a non-loopback address; anyone who reaches this port can register tokens for any user"
             );
         } else {
             bail!(
-                "refusing to serve registrations without authentication on {}: listen on 127.0.0.1, or pass --insecure-allow-unauthenticated ({}=true) if a trusted proxy authenticates callers",
-                args.listen,
+                "refusing to serve without authentication on {listen}: set --auth jwt or --auth api-key, listen on 127.0.0.1, \
+                 or pass --insecure-allow-unauthenticated ({}=true) if a trusted proxy authenticates callers",
                 env::INSECURE_NO_AUTH
             );
         }
     }
 
-    // Open the store and build the ZEGO client.
+    // Open the store and build the ZEGO client and the registrar.
     let database_url = args.database_url.clone().unwrap_or_else(|| {
         if sandbox.is_some() { SANDBOX_DATABASE_URL } else { DEFAULT_DATABASE_URL }.to_owned()
     });
-    let store = Store::open(&database_url)
-        .await
-        .with_context(|| format!("cannot open the registry database {database_url}"))?;
-    let zego = ZegoClient::new(app_id, secret, args.client_config(base_url))?;
+    let store = Store::open(&database_url).await.with_context(|| {
+        format!("cannot open the registry database {}", redact_database_url(&database_url))
+    })?;
+    let client_config = args.client_config(base_url)?;
+    let request_lease = (client_config.timeout + client_config.retry.max_delay)
+        .saturating_mul(client_config.retry.max_attempts)
+        + Duration::from_secs(5);
+    let zego = ZegoClient::new(app_id, secret, client_config)?;
+    let registrar = Registrar {
+        store: store.clone(),
+        zego,
+        metrics: Metrics::new(),
+        settings: Arc::new(RegistrarSettings {
+            instance_id: instance_id(),
+            unchanged_window: args.unchanged_window(),
+            device_limit: args.device_limit(),
+            request_lease,
+            outbox: args.outbox_settings(),
+        }),
+        wake: Arc::new(Notify::new()),
+    };
 
     if let Some(sandbox) = &sandbox {
         tracing::warn!(
@@ -108,30 +170,70 @@ async fn run(args: Args) -> anyhow::Result<()> {
             env::SERVER_SECRET
         );
     }
+    let modes: Vec<&str> = auth.modes().iter().map(|mode| AuthMode::as_str(*mode)).collect();
+    let (per_address, per_user) = args.rate_limits();
     tracing::info!(
-        listen = %args.listen,
-        zego = %zego.endpoint(),
-        action = %args.zego_action,
-        scheme = %args.zego_scheme,
+        %listen,
+        zego = %registrar.zego.endpoint(),
+        action = %args.zego_action(),
+        scheme = %registrar.zego.signer().scheme(),
         app_id = %app_id,
-        database = %database_url,
+        store = store.backend_name(),
+        database = %redact_database_url(&database_url),
+        auth = %modes.join(","),
+        device_limit = args.device_limit(),
+        rate_limit_per_address = per_address,
+        rate_limit_per_user = per_user,
+        instance = %registrar.settings.instance_id,
         "configuration"
     );
 
-    // Serve until SIGINT or SIGTERM.
-    let listener =
-        TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
+    // Start the outbox worker and the rate limiter's housekeeping.
+    let (stop, stopped) = watch::channel(false);
+    let outbox = tokio::spawn(worker::run(registrar.clone(), stopped.clone()));
+    let limits = RateLimits::new(per_address, per_user);
+    let housekeeping = tokio::spawn(forget_idle_rate_limit_keys(limits.clone(), stopped));
+
+    // Serve until SIGINT or SIGTERM, then stop the worker and close the store.
+    let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr()?;
     println!("zego-push-server listening on http://{address}");
     std::io::stdout().flush()?;
     tracing::info!(%address, "zego-push-server started");
 
-    serve(listener, app(AppState { store, zego }), shutdown_signal()).await?;
-    tracing::info!("zego-push-server stopped");
+    let state = AppState::new(registrar, auth, limits, args.http_settings());
+    serve(listener, app(state), shutdown_signal()).await?;
+    tracing::info!("requests finished; stopping the outbox worker");
+    let _ = stop.send(true);
+    let _ = outbox.await;
+    let _ = housekeeping.await;
+    store.close().await;
     if let Some(sandbox) = sandbox {
         sandbox.mock.shutdown().await;
     }
+    tracing::info!("zego-push-server stopped");
     Ok(())
+}
+
+async fn forget_idle_rate_limit_keys(limits: RateLimits, mut stopped: watch::Receiver<bool>) {
+    let mut interval = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = interval.tick() => limits.forget_idle_keys(),
+            _ = stopped.changed() => return,
+        }
+    }
+}
+
+/// Returns the database URL with its password replaced by `****`.
+fn redact_database_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("****"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
 }
 
 async fn shutdown_signal() {

@@ -1,4 +1,5 @@
 -- One row per device token. A token belongs to one user at a time.
+-- Times are Unix milliseconds.
 CREATE TABLE registrations (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
     token           TEXT    NOT NULL UNIQUE,
@@ -9,17 +10,25 @@ CREATE TABLE registrations (
     platform        TEXT    NOT NULL CHECK (platform IN ('android', 'ios')),
     device_id       TEXT,
     state           TEXT    NOT NULL CHECK (state IN ('pending', 'registered', 'failed', 'removed')),
-    -- ZEGO requests sent for the current state, across in-request and later attempts.
+    -- Bumped by every registration request, unregistration and resync, so a
+    -- worker that finishes an older version of the row cannot overwrite a newer one.
+    generation      INTEGER NOT NULL DEFAULT 1,
+    -- ZEGO requests sent since the last registration request.
     attempts        INTEGER NOT NULL DEFAULT 0,
-    -- Unix milliseconds; set while the row is pending and due for a retry.
+    -- When a pending row is due for its next attempt.
     next_attempt_at INTEGER,
+    -- The instance working the row, and until when; nobody else touches it before then.
+    lease_owner     TEXT,
+    lease_until     INTEGER,
     last_code       INTEGER,
     last_message    TEXT,
     zego_request_id TEXT,
+    -- The last registration request for this token; the device limit evicts the oldest.
+    requested_at    INTEGER NOT NULL,
     created_at      INTEGER NOT NULL,
     updated_at      INTEGER NOT NULL,
     registered_at   INTEGER
 );
 
-CREATE INDEX registrations_user_id ON registrations (user_id);
+CREATE INDEX registrations_user_id ON registrations (user_id, state);
 CREATE INDEX registrations_due ON registrations (state, next_attempt_at);

@@ -1,0 +1,301 @@
+//! The registry: one row per device token, written before ZEGO is called.
+//!
+//! Two backends share every query: SQLite (a file, for one server instance)
+//! and PostgreSQL (for several instances sharing one outbox). Queries use
+//! `$N` placeholders, which both accept; the few statements that differ
+//! (row locks) are chosen per backend.
+
+mod outbox;
+mod registrations;
+
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, Row, SqlitePool};
+
+pub use outbox::Claimed;
+pub use registrations::{Completion, UpsertOutcome, UpsertRequest};
+
+/// A registration's state in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Stored; ZEGO has not confirmed it yet. The outbox retries it.
+    Pending,
+    /// ZEGO replied with Code 0.
+    Registered,
+    /// ZEGO rejected it with a permanent code, or the outbox gave up.
+    Failed,
+    /// Unregistered, or evicted by the per-user device limit.
+    Removed,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Pending => "pending",
+            State::Registered => "registered",
+            State::Failed => "failed",
+            State::Removed => "removed",
+        }
+    }
+
+    fn parse(value: &str) -> Result<Self, StoreError> {
+        match value {
+            "pending" => Ok(State::Pending),
+            "registered" => Ok(State::Registered),
+            "failed" => Ok(State::Failed),
+            "removed" => Ok(State::Removed),
+            other => Err(StoreError::Corrupt(format!("unknown state {other:?}"))),
+        }
+    }
+}
+
+/// A failure of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("invalid database URL: {reason}")]
+    InvalidUrl { reason: String },
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("the database holds an unexpected value: {0}")]
+    Corrupt(String),
+}
+
+/// A stored registration, without the token itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRegistration {
+    pub id: i64,
+    pub token_hash: String,
+    pub user_id: String,
+    pub provider: String,
+    pub platform: String,
+    pub device_id: Option<String>,
+    pub state: State,
+    pub generation: i64,
+    pub attempts: i64,
+    pub next_attempt_at: Option<i64>,
+    pub last_code: Option<i64>,
+    pub last_message: Option<String>,
+    pub zego_request_id: Option<String>,
+    pub requested_at: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub registered_at: Option<i64>,
+}
+
+const STORED_COLUMNS: &str = "id, token_hash, user_id, provider, platform, device_id, state, generation, \
+     attempts, next_attempt_at, last_code, last_message, zego_request_id, requested_at, created_at, \
+     updated_at, registered_at";
+
+fn stored_from_row<R: Row>(row: &R) -> Result<StoredRegistration, StoreError>
+where
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> &'r str: sqlx::ColumnIndex<R>,
+{
+    let state: String = row.try_get("state")?;
+    Ok(StoredRegistration {
+        id: row.try_get("id")?,
+        token_hash: row.try_get("token_hash")?,
+        user_id: row.try_get("user_id")?,
+        provider: row.try_get("provider")?,
+        platform: row.try_get("platform")?,
+        device_id: row.try_get("device_id")?,
+        state: State::parse(&state)?,
+        generation: row.try_get("generation")?,
+        attempts: row.try_get("attempts")?,
+        next_attempt_at: row.try_get("next_attempt_at")?,
+        last_code: row.try_get("last_code")?,
+        last_message: row.try_get("last_message")?,
+        zego_request_id: row.try_get("zego_request_id")?,
+        requested_at: row.try_get("requested_at")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        registered_at: row.try_get("registered_at")?,
+    })
+}
+
+#[derive(Debug, Clone)]
+enum Backend {
+    /// All writes go through one connection, so a transaction that reads
+    /// then writes never meets SQLite's busy-snapshot error; reads use the other pool.
+    Sqlite {
+        writer: SqlitePool,
+        reader: SqlitePool,
+    },
+    Postgres(PgPool),
+}
+
+/// The registry store.
+#[derive(Debug, Clone)]
+pub struct Store {
+    backend: Backend,
+}
+
+/// Runs `$body` with `$pool` bound to the backend's write pool.
+macro_rules! with_writer {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.backend {
+            crate::store::Backend::Sqlite { writer: $pool, .. } => $body,
+            crate::store::Backend::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// Runs `$body` with `$pool` bound to the backend's read pool.
+macro_rules! with_reader {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.backend {
+            crate::store::Backend::Sqlite { reader: $pool, .. } => $body,
+            crate::store::Backend::Postgres($pool) => $body,
+        }
+    };
+}
+
+pub(crate) use {with_reader, with_writer};
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Returns the current time in Unix milliseconds.
+pub fn now_millis() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_millis() as i64)
+}
+
+impl Store {
+    /// Opens the database at `url`, creating a SQLite file if needed, and applies migrations.
+    ///
+    /// `url` is `sqlite://PATH`, `sqlite::memory:`, or `postgres://...`
+    /// (also `postgresql://...`).
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        if url.starts_with("sqlite:") {
+            Self::open_sqlite(url).await
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Self::open_postgres(url).await
+        } else {
+            Err(StoreError::InvalidUrl {
+                reason:
+                    "use sqlite://PATH (for example sqlite://zego-push.db) or postgres://USER@HOST/DATABASE"
+                        .into(),
+            })
+        }
+    }
+
+    async fn open_sqlite(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|error| StoreError::InvalidUrl { reason: error.to_string() })?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // WAL with NORMAL survives a process crash; only an OS crash can lose the last commits.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
+        SQLITE_MIGRATIONS.run(&writer).await?;
+        // Read-only flags would clash with create_if_missing; the reader pool only ever reads.
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.create_if_missing(false))
+            .await?;
+        Ok(Self { backend: Backend::Sqlite { writer, reader } })
+    }
+
+    async fn open_postgres(url: &str) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|error| StoreError::InvalidUrl { reason: redact_url_error(&error.to_string(), url) })?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await?;
+        POSTGRES_MIGRATIONS.run(&pool).await?;
+        Ok(Self { backend: Backend::Postgres(pool) })
+    }
+
+    /// Returns `sqlite` or `postgres`.
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite { .. } => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Returns the row-lock clause for selecting rows to update inside a
+    /// transaction; SQLite needs none because it has one writer.
+    fn lock_clause(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite { .. } => "",
+            Backend::Postgres(_) => " FOR UPDATE",
+        }
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        with_writer!(self, |pool| sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        match &self.backend {
+            Backend::Sqlite { writer, reader } => {
+                reader.close().await;
+                writer.close().await;
+            }
+            Backend::Postgres(pool) => pool.close().await,
+        }
+    }
+
+    /// Returns the row of a token, if stored.
+    pub async fn find_by_token(&self, token: &str) -> Result<Option<StoredRegistration>, StoreError> {
+        let sql = format!("SELECT {STORED_COLUMNS} FROM registrations WHERE token = $1");
+        with_reader!(self, |pool| {
+            let row = sqlx::query(&sql).bind(token).fetch_optional(pool).await?;
+            row.as_ref().map(stored_from_row).transpose()
+        })
+    }
+
+    /// Returns a user's devices that are not removed, most recently registered first.
+    pub async fn list_devices(&self, user_id: &str) -> Result<Vec<StoredRegistration>, StoreError> {
+        let sql = format!(
+            "SELECT {STORED_COLUMNS} FROM registrations
+             WHERE user_id = $1 AND state <> 'removed'
+             ORDER BY requested_at DESC, id DESC"
+        );
+        with_reader!(self, |pool| {
+            let rows = sqlx::query(&sql).bind(user_id).fetch_all(pool).await?;
+            rows.iter().map(stored_from_row).collect()
+        })
+    }
+
+    /// Returns how many rows are in each state.
+    pub async fn count_by_state(&self) -> Result<Vec<(State, i64)>, StoreError> {
+        let sql = "SELECT state, COUNT(*) AS rows FROM registrations GROUP BY state";
+        with_reader!(self, |pool| {
+            let rows = sqlx::query(sql).fetch_all(pool).await?;
+            rows.iter()
+                .map(|row| {
+                    Ok((State::parse(row.try_get::<&str, _>("state")?)?, row.try_get::<i64, _>("rows")?))
+                })
+                .collect()
+        })
+    }
+}
+
+/// Returns a URL parse error message with the URL's password removed.
+fn redact_url_error(message: &str, url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(parsed) => match parsed.password() {
+            Some(password) if !password.is_empty() => message.replace(password, "****"),
+            _ => message.to_owned(),
+        },
+        Err(_) => message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -1,0 +1,115 @@
+//! The retry outbox: pending rows claimed by one instance at a time.
+
+use sqlx::Row;
+
+use super::{now_millis, with_reader, with_writer, Backend, Store, StoreError};
+
+/// A pending row leased to this instance's outbox worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimed {
+    pub id: i64,
+    pub generation: i64,
+    pub token: String,
+    pub user_id: String,
+    pub provider: String,
+    pub platform: String,
+    pub device_id: Option<String>,
+    /// ZEGO requests sent since the last registration request.
+    pub attempts: i64,
+    pub requested_at: i64,
+}
+
+impl Store {
+    /// Leases up to `limit` due pending rows to `owner` for `lease_ms`.
+    ///
+    /// A row is due when its next attempt time has come and no unexpired
+    /// lease holds it. PostgreSQL skips rows another instance is claiming
+    /// at the same moment (`FOR UPDATE SKIP LOCKED`); SQLite runs one
+    /// writer at a time. Either way each row goes to one instance.
+    pub async fn claim_due(
+        &self,
+        owner: &str,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        let now = now_millis();
+        let skip_locked = match self.backend {
+            Backend::Sqlite { .. } => "",
+            Backend::Postgres(_) => " FOR UPDATE SKIP LOCKED",
+        };
+        let sql = format!(
+            "UPDATE registrations SET lease_owner = $1, lease_until = $2
+             WHERE id IN (
+                 SELECT id FROM registrations
+                 WHERE state = 'pending' AND next_attempt_at <= $3
+                   AND (lease_until IS NULL OR lease_until < $3)
+                 ORDER BY next_attempt_at
+                 LIMIT $4{skip_locked}
+             )
+             RETURNING id, generation, token, user_id, provider, platform, device_id, attempts, requested_at"
+        );
+        with_writer!(self, |pool| {
+            let rows = sqlx::query(&sql)
+                .bind(owner)
+                .bind(now + lease_ms)
+                .bind(now)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?;
+            rows.iter()
+                .map(|row| {
+                    Ok(Claimed {
+                        id: row.try_get("id")?,
+                        generation: row.try_get("generation")?,
+                        token: row.try_get("token")?,
+                        user_id: row.try_get("user_id")?,
+                        provider: row.try_get("provider")?,
+                        platform: row.try_get("platform")?,
+                        device_id: row.try_get("device_id")?,
+                        attempts: row.try_get("attempts")?,
+                        requested_at: row.try_get("requested_at")?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// Releases the leases `owner` still holds, so that another instance
+    /// can take the rows at once. Called at shutdown, after in-flight work ended.
+    pub async fn release_leases(&self, owner: &str) -> Result<u64, StoreError> {
+        let result = with_writer!(self, |pool| {
+            sqlx::query(
+                "UPDATE registrations SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
+            )
+            .bind(owner)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(result)
+    }
+
+    /// Returns how many rows are pending.
+    pub async fn outbox_depth(&self) -> Result<i64, StoreError> {
+        with_reader!(self, |pool| {
+            let depth: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM registrations WHERE state = 'pending'")
+                .fetch_one(pool)
+                .await?;
+            Ok(depth)
+        })
+    }
+
+    /// Returns when the next pending row becomes claimable: its next attempt
+    /// time, or its lease's end if that is later.
+    pub async fn next_due_at(&self) -> Result<Option<i64>, StoreError> {
+        with_reader!(self, |pool| {
+            let due: Option<i64> = sqlx::query_scalar(
+                "SELECT MIN(CASE WHEN lease_until > next_attempt_at THEN lease_until ELSE next_attempt_at END)
+                 FROM registrations WHERE state = 'pending'",
+            )
+            .fetch_one(pool)
+            .await?;
+            Ok(due)
+        })
+    }
+}

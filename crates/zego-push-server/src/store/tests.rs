@@ -1,0 +1,379 @@
+//! The store test suite, run against a SQLite file and a real PostgreSQL.
+//!
+//! PostgreSQL comes from `ZEGO_PUSH_TEST_POSTGRES_URL`, which
+//! `scripts/test.sh` sets after starting a server; each test gets a
+//! database of its own. Without the variable the tests fail, unless
+//! `ZEGO_PUSH_TEST_SKIP_POSTGRES=1` says to run the SQLite half only.
+
+use std::collections::HashSet;
+use std::future::Future;
+
+use sqlx::Connection;
+use zego_core::Registration;
+
+use super::*;
+
+pub(crate) const POSTGRES_URL_VAR: &str = "ZEGO_PUSH_TEST_POSTGRES_URL";
+const SKIP_POSTGRES_VAR: &str = "ZEGO_PUSH_TEST_SKIP_POSTGRES";
+
+/// A store under test.
+pub(crate) struct TestStore {
+    pub store: Store,
+    pub url: String,
+}
+
+/// Creates an empty PostgreSQL database on the test server and returns its URL.
+pub(crate) async fn fresh_postgres_url(base_url: &str) -> String {
+    let name = format!("zp_test_{}", hex::encode(rand::random::<[u8; 6]>()));
+    let mut admin = sqlx::PgConnection::connect(base_url)
+        .await
+        .unwrap_or_else(|error| panic!("cannot connect to the test PostgreSQL at {base_url}: {error}"));
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
+    admin.close().await.unwrap();
+    let mut url = url::Url::parse(base_url).unwrap();
+    url.set_path(&name);
+    url.to_string()
+}
+
+/// Returns the stores to test, SQLite always and PostgreSQL unless explicitly
+/// skipped, with the directory that holds the SQLite file.
+pub(crate) async fn test_stores() -> (tempfile::TempDir, Vec<TestStore>) {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite_url = format!("sqlite://{}", dir.path().join("registry.db").display());
+    let mut stores = vec![TestStore { store: Store::open(&sqlite_url).await.unwrap(), url: sqlite_url }];
+
+    match std::env::var(POSTGRES_URL_VAR) {
+        Ok(base_url) => {
+            let url = fresh_postgres_url(&base_url).await;
+            stores.push(TestStore { store: Store::open(&url).await.unwrap(), url });
+        }
+        Err(_) if std::env::var(SKIP_POSTGRES_VAR).as_deref() == Ok("1") => {}
+        Err(error) => panic!(
+            "{POSTGRES_URL_VAR} is unusable ({error}): run scripts/test.sh, which starts PostgreSQL, \
+             or set {SKIP_POSTGRES_VAR}=1 to test SQLite only"
+        ),
+    }
+    (dir, stores)
+}
+
+/// Runs `check` against every test store.
+async fn for_each_store<F, Fut>(check: F)
+where
+    F: Fn(TestStore) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    // The directory lives here, because a check's future may not capture it.
+    let (_dir, stores) = test_stores().await;
+    for store in stores {
+        check(store).await;
+    }
+}
+
+fn registration(user: &str, token: &str, device: &str) -> Registration {
+    Registration::parse(user, token, "android", None, Some(device)).unwrap()
+}
+
+fn request(registration: &Registration) -> UpsertRequest<'_> {
+    UpsertRequest {
+        registration,
+        lease_owner: "test",
+        lease_ms: 60_000,
+        unchanged_window_ms: 0,
+        device_limit: 0,
+    }
+}
+
+async fn upsert(store: &Store, request: &UpsertRequest<'_>) -> (i64, i64) {
+    match store.upsert_pending(request).await.unwrap() {
+        UpsertOutcome::Pending { id, generation, .. } => (id, generation),
+        UpsertOutcome::Unchanged(row) => panic!("expected a pending row, got unchanged {row:?}"),
+    }
+}
+
+async fn state_of(store: &Store, token: &str) -> State {
+    store.find_by_token(token).await.unwrap().unwrap().state
+}
+
+#[tokio::test]
+async fn pending_row_is_written_then_registered() {
+    for_each_store(|test| async move {
+        let store = &test.store;
+        let reg = registration("alice", "tok-1", "phone-1");
+        let (id, generation) = upsert(store, &request(&reg)).await;
+
+        let row = store.find_by_token("tok-1").await.unwrap().unwrap();
+        assert_eq!(row.state, State::Pending, "{}", store.backend_name());
+        assert_eq!(row.user_id, "alice");
+        assert_eq!(row.device_id.as_deref(), Some("phone-1"));
+        assert_eq!(row.token_hash, reg.token.short_hash());
+
+        let completion = Completion::Registered { request_id: Some("req-1".into()) };
+        assert!(store.complete(id, generation, 2, &completion).await.unwrap());
+        let row = store.find_by_token("tok-1").await.unwrap().unwrap();
+        assert_eq!(row.state, State::Registered);
+        assert_eq!(row.attempts, 2);
+        assert_eq!(row.last_code, Some(0));
+        assert_eq!(row.zego_request_id.as_deref(), Some("req-1"));
+        assert!(row.registered_at.is_some());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn unchanged_registration_is_answered_from_store() {
+    for_each_store(|test| async move {
+        let store = &test.store;
+        let reg = registration("alice", "tok-1", "phone-1");
+        let windowed = UpsertRequest { unchanged_window_ms: 60_000, ..request(&reg) };
+
+        let (id, generation) = upsert(store, &windowed).await;
+        // Still pending: a repeat is not unchanged yet.
+        let (id2, generation2) = upsert(store, &windowed).await;
+        assert_eq!(id, id2);
+        assert_eq!(generation2, generation + 1);
+        assert!(!store
+            .complete(id, generation, 1, &Completion::Registered { request_id: None })
+            .await
+            .unwrap());
+        assert!(store
+            .complete(id, generation2, 1, &Completion::Registered { request_id: None })
+            .await
+            .unwrap());
+
+        let outcome = store.upsert_pending(&windowed).await.unwrap();
+        assert!(matches!(outcome, UpsertOutcome::Unchanged(ref row) if row.id == id), "{outcome:?}");
+
+        // Another device id, or a window of 0, is a new registration.
+        let other_device = registration("alice", "tok-1", "phone-2");
+        let other_request = UpsertRequest { unchanged_window_ms: 60_000, ..request(&other_device) };
+        let outcome = store.upsert_pending(&other_request).await.unwrap();
+        assert!(matches!(outcome, UpsertOutcome::Pending { .. }), "{outcome:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn token_moves_to_second_user() {
+    for_each_store(|test| async move {
+        let store = &test.store;
+        let alice = registration("alice", "tok-1", "phone-1");
+        let bob = registration("bob", "tok-1", "phone-1");
+        upsert(store, &request(&alice)).await;
+        let outcome = store.upsert_pending(&request(&bob)).await.unwrap();
+        let UpsertOutcome::Pending { moved_from, .. } = outcome else { panic!("{outcome:?}") };
+        assert_eq!(moved_from.as_deref(), Some("alice"));
+        assert_eq!(store.find_by_token("tok-1").await.unwrap().unwrap().user_id, "bob");
+        assert!(store.list_devices("alice").await.unwrap().is_empty());
+        assert_eq!(store.list_devices("bob").await.unwrap().len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn device_limit_evicts_least_recently_registered() {
+    for_each_store(|test| async move {
+        let store = &test.store;
+        let tokens = ["tok-a", "tok-b", "tok-c"];
+        let mut hashes = Vec::new();
+        for (index, token) in tokens.iter().enumerate() {
+            let reg = registration("alice", token, &format!("phone-{index}"));
+            hashes.push(reg.token.short_hash());
+            let outcome =
+                store.upsert_pending(&UpsertRequest { device_limit: 2, ..request(&reg) }).await.unwrap();
+            let UpsertOutcome::Pending { evicted, .. } = outcome else { panic!() };
+            if index < 2 {
+                assert!(evicted.is_empty());
+            } else {
+                assert_eq!(evicted, vec![hashes[0].clone()]);
+            }
+            // Distinct request times, so the order is well defined.
+            tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+        }
+        assert_eq!(state_of(store, "tok-a").await, State::Removed);
+        assert_eq!(state_of(store, "tok-b").await, State::Pending);
+        assert_eq!(state_of(store, "tok-c").await, State::Pending);
+
+        // Registering the oldest again makes it the newest and evicts tok-b.
+        let again = registration("alice", "tok-a", "phone-0");
+        store.upsert_pending(&UpsertRequest { device_limit: 2, ..request(&again) }).await.unwrap();
+        assert_eq!(state_of(store, "tok-a").await, State::Pending);
+        assert_eq!(state_of(store, "tok-b").await, State::Removed);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn failed_and_retry_completions_are_recorded() {
+    for_each_store(|test| async move {
+        let store = &test.store;
+        let reg = registration("alice", "tok-1", "phone-1");
+        let (id, generation) = upsert(store, &request(&reg)).await;
+        let retry = Completion::Retry { code: Some(1), message: "busy".into(), next_attempt_at: 12_345 };
+        assert!(store.complete(id, generation, 3, &retry).await.unwrap());
+        let row = store.find_by_token("tok-1").await.unwrap().unwrap();
+        assert_eq!(row.state, State::Pending);
+        assert_eq!(row.next_attempt_at, Some(12_345));
+        assert_eq!(row.attempts, 3);
+        assert_eq!(row.last_code, Some(1));
+
+        let failed = Completion::Failed { code: Some(100_000_005), message: "signature error".into() };
+        assert!(store.complete(id, generation, 1, &failed).await.unwrap());
+        let row = store.find_by_token("tok-1").await.unwrap().unwrap();
+        assert_eq!(row.state, State::Failed);
+        assert_eq!(row.attempts, 4);
+        assert_eq!(row.last_code, Some(100_000_005));
+        assert_eq!(row.last_message.as_deref(), Some("signature error"));
+        assert_eq!(row.next_attempt_at, None);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn claim_skips_leased_rows_until_lease_expires() {
+    for_each_store(|test| async move {
+        let store = &test.store;
+        let reg = registration("alice", "tok-1", "phone-1");
+        // The request holds a lease, so the outbox leaves the row alone.
+        let (id, generation) = upsert(store, &request(&reg)).await;
+        assert!(store.claim_due("worker", 60_000, 10).await.unwrap().is_empty());
+
+        // Once the request hands the row to the outbox, it is claimable when due.
+        let retry = Completion::Retry { code: None, message: "unreachable".into(), next_attempt_at: 0 };
+        store.complete(id, generation, 1, &retry).await.unwrap();
+        let claimed = store.claim_due("worker-1", 60_000, 10).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(claimed[0].token, "tok-1");
+        assert_eq!(claimed[0].attempts, 1);
+        assert!(store.claim_due("worker-2", 60_000, 10).await.unwrap().is_empty());
+
+        // A released lease makes it claimable again at once.
+        assert_eq!(store.release_leases("worker-1").await.unwrap(), 1);
+        assert_eq!(store.claim_due("worker-2", 0, 10).await.unwrap().len(), 1);
+        // A lease of 0 ms has expired by the next claim.
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        assert_eq!(store.claim_due("worker-3", 60_000, 10).await.unwrap().len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn concurrent_claims_never_share_a_row() {
+    for_each_store(|test| async move {
+        let store = &test.store;
+        for index in 0..200 {
+            let reg = registration(&format!("user{index}"), &format!("tok-{index}"), "phone");
+            let (id, generation) = upsert(store, &request(&reg)).await;
+            let retry = Completion::Retry { code: None, message: "queued".into(), next_attempt_at: 0 };
+            store.complete(id, generation, 0, &retry).await.unwrap();
+        }
+
+        let mut claimers = Vec::new();
+        for worker in 0..8 {
+            let store = store.clone();
+            claimers.push(tokio::spawn(async move {
+                let mut mine = Vec::new();
+                loop {
+                    let batch = store.claim_due(&format!("worker-{worker}"), 60_000, 7).await.unwrap();
+                    if batch.is_empty() {
+                        return mine;
+                    }
+                    mine.extend(batch.into_iter().map(|row| row.id));
+                }
+            }));
+        }
+        let mut seen = HashSet::new();
+        for claimer in claimers {
+            for id in claimer.await.unwrap() {
+                assert!(seen.insert(id), "row {id} claimed twice on {}", store.backend_name());
+            }
+        }
+        assert_eq!(seen.len(), 200);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn stale_generation_cannot_overwrite_newer_request() {
+    for_each_store(|test| async move {
+        let store = &test.store;
+        let reg = registration("alice", "tok-1", "phone-1");
+        let (id, old_generation) = upsert(store, &request(&reg)).await;
+        store.remove_token("alice", "tok-1").await.unwrap();
+        let applied = store
+            .complete(id, old_generation, 1, &Completion::Registered { request_id: None })
+            .await
+            .unwrap();
+        assert!(!applied);
+        assert_eq!(state_of(store, "tok-1").await, State::Removed);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn unregister_token_and_user() {
+    for_each_store(|test| async move {
+        let store = &test.store;
+        for (token, device) in [("tok-1", "a"), ("tok-2", "b"), ("tok-3", "c")] {
+            upsert(store, &request(&registration("alice", token, device))).await;
+        }
+        upsert(store, &request(&registration("bob", "tok-4", "d"))).await;
+
+        assert!(!store.remove_token("bob", "tok-1").await.unwrap(), "bob does not own tok-1");
+        assert!(store.remove_token("alice", "tok-1").await.unwrap());
+        assert!(!store.remove_token("alice", "tok-1").await.unwrap(), "already removed");
+        assert_eq!(store.list_devices("alice").await.unwrap().len(), 2);
+
+        assert_eq!(store.remove_user("alice").await.unwrap(), 2);
+        assert!(store.list_devices("alice").await.unwrap().is_empty());
+        assert_eq!(store.list_devices("bob").await.unwrap().len(), 1);
+        assert_eq!(store.remove_user("nobody").await.unwrap(), 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn resync_queues_active_rows_spaced_apart() {
+    for_each_store(|test| async move {
+        let store = &test.store;
+        let mut ids = Vec::new();
+        for index in 0..3 {
+            let reg = registration("alice", &format!("tok-{index}"), &format!("d{index}"));
+            let (id, generation) = upsert(store, &request(&reg)).await;
+            store.complete(id, generation, 1, &Completion::Registered { request_id: None }).await.unwrap();
+            ids.push(id);
+        }
+        store.remove_token("alice", "tok-2").await.unwrap();
+
+        let before = now_millis();
+        assert_eq!(store.resync(1_000).await.unwrap(), 2);
+        let first = store.find_by_token("tok-0").await.unwrap().unwrap();
+        let second = store.find_by_token("tok-1").await.unwrap().unwrap();
+        assert_eq!(first.state, State::Pending);
+        assert_eq!(second.state, State::Pending);
+        let gap = second.next_attempt_at.unwrap() - first.next_attempt_at.unwrap();
+        assert_eq!(gap, 1_000);
+        assert!(first.next_attempt_at.unwrap() >= before);
+        assert_eq!(state_of(store, "tok-2").await, State::Removed);
+        assert_eq!(store.outbox_depth().await.unwrap(), 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn rows_survive_reopening_the_database() {
+    for_each_store(|test| async move {
+        upsert(&test.store, &request(&registration("alice", "tok-1", "phone-1"))).await;
+        test.store.close().await;
+        let reopened = Store::open(&test.url).await.unwrap();
+        assert_eq!(reopened.find_by_token("tok-1").await.unwrap().unwrap().user_id, "alice");
+        let counts = reopened.count_by_state().await.unwrap();
+        assert_eq!(counts, vec![(State::Pending, 1)]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn rejects_unknown_database_url() {
+    let error = Store::open("mysql://localhost/db").await.unwrap_err();
+    assert!(error.to_string().contains("sqlite://"), "{error}");
+}
