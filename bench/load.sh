@@ -1,0 +1,470 @@
+#!/usr/bin/env bash
+# Load benchmark: zego-push-server against the integration guide's Python code
+# (bench/guide_app.py under gunicorn). Both send every registration to one
+# local zego-mock, and wrk drives both with the same load. Every process
+# listens on 127.0.0.1 only. docs/benchmarks.md explains the method.
+#
+# Settings, all environment variables:
+#   DURATION=20s           length of each wrk run (wrk syntax: 20s, 2m, 1h)
+#   CONNECTIONS=64         wrk connections for the server-versus-guide runs
+#   THREADS=2              wrk threads
+#   PEAK_CONNECTIONS=1000  wrk connections for the server's peak-RSS run
+#   WRK_TIMEOUT=10s        wrk's per-request timeout (a timed-out request is
+#                          left out of wrk's latency percentiles)
+#   SETTLE_SECONDS=3       wait before each RSS reading that follows start-up or a run
+#   GUIDE_WORKERS          gunicorn sync workers; default 2 * nproc + 1
+#   RESULTS_DIR            default bench/results; each run writes a
+#                          timestamped directory there
+#   CARGO_TARGET_DIR       honoured, as in scripts/test.sh
+#
+# Needs root for `apt-get install wrk` unless wrk is installed, and Python 3
+# with venv and pip for bench/.venv. Exits non-zero when a step fails or a
+# run has errors; the summary and raw wrk outputs are written either way.
+set -euo pipefail
+shopt -s inherit_errexit
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BENCH_DIR="$REPO_ROOT/bench"
+cd "$REPO_ROOT"
+
+DURATION="${DURATION:-20s}"
+CONNECTIONS="${CONNECTIONS:-64}"
+THREADS="${THREADS:-2}"
+PEAK_CONNECTIONS="${PEAK_CONNECTIONS:-1000}"
+WRK_TIMEOUT="${WRK_TIMEOUT:-10s}"
+SETTLE_SECONDS="${SETTLE_SECONDS:-3}"
+GUIDE_WORKERS="${GUIDE_WORKERS:-$((2 * $(nproc) + 1))}"
+RESULTS_DIR="${RESULTS_DIR:-$BENCH_DIR/results}"
+STARTUP_TIMEOUT_SECONDS=60
+
+TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+case "$TARGET_DIR" in
+    /*) ;;
+    *) TARGET_DIR="$REPO_ROOT/$TARGET_DIR" ;;
+esac
+SERVER_BIN="$TARGET_DIR/release/zego-push-server"
+MOCK_BIN="$TARGET_DIR/release/zego-mock"
+
+VENV_DIR="$BENCH_DIR/.venv"
+REQUIREMENTS="$BENCH_DIR/requirements.txt"
+LUA_SCRIPT="$BENCH_DIR/register.lua"
+
+# The test app registered with zego-mock. The secret is random per run and
+# only ever reaches processes on this machine.
+APP_ID=1234567890
+SERVER_SECRET="$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+# Letters and digits that keep this run's tokens apart from earlier runs'.
+RUN_TAG="$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')"
+
+# Proxy variables would route requests (Python requests, Rust reqwest) away
+# from loopback, so they are cleared for every process this script starts.
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
+export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
+
+die() {
+    echo "load.sh: error: $*" >&2
+    exit 1
+}
+
+# Prints a wrk duration (30s, 2m, 1h or plain seconds) in seconds.
+duration_seconds() {
+    local value=$1
+    case "$value" in
+        *[0-9]s) echo "${value%s}" ;;
+        *[0-9]m) echo "$((${value%m} * 60))" ;;
+        *[0-9]h) echo "$((${value%h} * 3600))" ;;
+        *[0-9]) echo "$value" ;;
+        *) return 1 ;;
+    esac
+}
+
+for setting in CONNECTIONS THREADS PEAK_CONNECTIONS SETTLE_SECONDS GUIDE_WORKERS; do
+    [[ ${!setting} =~ ^[1-9][0-9]*$ ]] || die "$setting must be a positive integer, got '${!setting}'"
+done
+DURATION_SECONDS="$(duration_seconds "$DURATION")" || die "DURATION must look like 20s, 2m or 1h, got '$DURATION'"
+[[ $DURATION_SECONDS =~ ^[1-9][0-9]*$ ]] || die "DURATION must look like 20s, 2m or 1h, got '$DURATION'"
+duration_seconds "$WRK_TIMEOUT" >/dev/null || die "WRK_TIMEOUT must look like 10s, got '$WRK_TIMEOUT'"
+
+# --- Process bookkeeping ----------------------------------------------------
+
+# Every process started here, so that cleanup stops each one by its id.
+STARTED_PIDS=()
+WORK_DIR=""
+
+stop_process() {
+    local pid=$1 waited=0
+    kill -TERM "$pid" 2>/dev/null || return 0
+    while kill -0 "$pid" 2>/dev/null && ((waited < 100)); do
+        sleep 0.1
+        waited=$((waited + 1))
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        echo "load.sh: process $pid still running 10 s after SIGTERM, so sending SIGKILL" >&2
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+
+# Drops PID from STARTED_PIDS once it has exited and been reaped, so that
+# cleanup never signals a process id that the system may have reused since.
+forget_pid() {
+    local pid=$1 kept=() started
+    for started in "${STARTED_PIDS[@]}"; do
+        [[ $started == "$pid" ]] || kept+=("$started")
+    done
+    STARTED_PIDS=("${kept[@]}")
+}
+
+stop_started() {
+    stop_process "$1"
+    forget_pid "$1"
+}
+
+cleanup() {
+    local status=$?
+    local pid
+    for pid in "${STARTED_PIDS[@]}"; do
+        stop_process "$pid"
+    done
+    if [[ -n $WORK_DIR ]]; then
+        rm -rf "$WORK_DIR"
+    fi
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Waits until FILE contains "PREFIXhttp://ADDRESS" and prints the URL. Fails
+# if process PID exits first or STARTUP_TIMEOUT_SECONDS pass.
+wait_for_url() {
+    local file=$1 prefix=$2 pid=$3 name=$4
+    local deadline=$((SECONDS + STARTUP_TIMEOUT_SECONDS))
+    local match
+    while ((SECONDS < deadline)); do
+        match="$(grep -m1 -o "${prefix}http://[0-9.:]*" "$file" || true)"
+        if [[ -n $match ]]; then
+            local url="${match#"$prefix"}"
+            [[ $url == http://127.0.0.1:* ]] || die "$name listens on $url, not on 127.0.0.1"
+            echo "$url"
+            return 0
+        fi
+        kill -0 "$pid" 2>/dev/null || die "$name exited before it was listening; see $file and the .err log beside it"
+        sleep 0.1
+    done
+    die "$name printed no \"${prefix}http://...\" line within ${STARTUP_TIMEOUT_SECONDS} s; see $file"
+}
+
+# --- Memory -----------------------------------------------------------------
+
+# Prints the VmRSS in KiB of PID plus that of its direct children: the
+# gunicorn workers, since the Rust server has none.
+tree_rss_kib() {
+    local total=0 pid rss
+    for pid in "$1" $(pgrep -P "$1" || true); do
+        rss="$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || true)"
+        total=$((total + ${rss:-0}))
+    done
+    echo "$total"
+}
+
+# Samples tree_rss_kib of PID every 100 ms and keeps the largest value in
+# OUT_FILE, until killed, until PID exits, or for MAX_SECONDS at most.
+sample_peak_rss() {
+    local pid=$1 out_file=$2 deadline=$((SECONDS + $3)) peak=0 rss
+    echo 0 >"$out_file"
+    while ((SECONDS < deadline)) && [[ -d /proc/$pid ]]; do
+        rss="$(tree_rss_kib "$pid")"
+        if ((rss > peak)); then
+            peak=$rss
+            echo "$peak" >"$out_file"
+        fi
+        sleep 0.1
+    done
+}
+
+kib_to_mib() {
+    awk -v kib="$1" 'BEGIN { printf "%.1f", kib / 1024 }'
+}
+
+# --- Load -------------------------------------------------------------------
+
+# Runs wrk with register.lua against URL and writes its output to
+# $RUN_DIR/LABEL.txt while sampling the peak RSS of PID into
+# $RUN_DIR/LABEL.peak-rss-kib.
+run_wrk() {
+    local label=$1 url=$2 connections=$3 run_letter=$4 pid=$5
+    local out="$RUN_DIR/$label.txt"
+    echo "==> $label: wrk, $connections connections, $THREADS threads, $DURATION"
+
+    sample_peak_rss "$pid" "$RUN_DIR/$label.peak-rss-kib" $((DURATION_SECONDS + 30)) &
+    local sampler_pid=$!
+    STARTED_PIDS+=("$sampler_pid")
+
+    # wrk runs in the background because bash handles a trapped signal only
+    # after a foreground command ends, but interrupts `wait` at once.
+    BENCH_RUN_ID="${RUN_TAG}${run_letter}" timeout --kill-after=5 $((DURATION_SECONDS + 60)) \
+        wrk --threads "$THREADS" --connections "$connections" --duration "$DURATION" \
+        --timeout "$WRK_TIMEOUT" --latency --script "$LUA_SCRIPT" \
+        "$url/api/register-push-token" >"$out" 2>&1 &
+    local wrk_pid=$!
+    STARTED_PIDS+=("$wrk_pid")
+    local wrk_status=0
+    wait "$wrk_pid" || wrk_status=$?
+    forget_pid "$wrk_pid"
+
+    stop_started "$sampler_pid"
+    ((wrk_status == 0)) || die "wrk failed with exit status $wrk_status for $label; see $out"
+    grep -q '^BENCH ' "$out" || die "wrk printed no BENCH line for $label; see $out"
+    cat "$out"
+}
+
+# Prints the value of KEY from the BENCH line of wrk output FILE.
+bench_value() {
+    awk -v key="$2" '/^BENCH / { for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == key) print kv[2] } }' "$1"
+}
+
+requests_per_second() {
+    awk -v n="$(bench_value "$1" requests)" -v us="$(bench_value "$1" duration_us)" \
+        'BEGIN { printf "%.0f", n / (us / 1e6) }'
+}
+
+# Prints the 2xx responses per second: wrk counts non-2xx responses as
+# completed requests, and an error reply is no registration.
+successes_per_second() {
+    awk -v n="$(bench_value "$1" requests)" -v failed="$(bench_value "$1" non_2xx)" \
+        -v us="$(bench_value "$1" duration_us)" 'BEGIN { printf "%.0f", (n - failed) / (us / 1e6) }'
+}
+
+latency_ms() {
+    awk -v us="$(bench_value "$1" "$2")" 'BEGIN { printf "%.2f", us / 1000 }'
+}
+
+socket_errors() {
+    local file=$1
+    echo $(($(bench_value "$file" connect_errors) + $(bench_value "$file" read_errors) \
+        + $(bench_value "$file" write_errors) + $(bench_value "$file" timeouts)))
+}
+
+# Counts the mock's calls since its last reset by outcome, writes them to
+# $RUN_DIR/LABEL.mock-calls.json, prints "OK_CALLS REJECTED_CALLS", then
+# resets the mock so that its in-memory call log does not grow across runs.
+count_mock_calls() {
+    local label=$1
+    curl -fsS --max-time 60 "$MOCK_URL/_mock/calls" >"$WORK_DIR/calls.json"
+    python3 - "$WORK_DIR/calls.json" "$RUN_DIR/$label.mock-calls.json" <<'EOF'
+import collections
+import json
+import sys
+
+with open(sys.argv[1]) as calls_file:
+    calls = json.load(calls_file)
+counts = collections.Counter(call["outcome"] for call in calls)
+with open(sys.argv[2], "w") as out_file:
+    json.dump(counts, out_file, indent=1, sort_keys=True)
+print(counts["ok"], sum(n for outcome, n in counts.items() if outcome != "ok"))
+EOF
+    curl -fsS --max-time 10 -X POST "$MOCK_URL/_mock/reset" >/dev/null
+}
+
+# --- Setup ------------------------------------------------------------------
+
+if ! command -v wrk >/dev/null; then
+    ((EUID == 0)) || die "wrk is not installed; run this script as root or install wrk (Debian package 'wrk')"
+    echo "==> installing wrk from Debian"
+    apt-get update
+    apt-get install -y wrk
+fi
+
+requirements_hash="$(sha256sum "$REQUIREMENTS" | cut -d' ' -f1)"
+if [[ ! -x $VENV_DIR/bin/gunicorn || "$(cat "$VENV_DIR/.requirements-hash" 2>/dev/null || true)" != "$requirements_hash" ]]; then
+    echo "==> installing Flask, requests and gunicorn into $VENV_DIR"
+    [[ -x $VENV_DIR/bin/python ]] || python3 -m venv "$VENV_DIR"
+    "$VENV_DIR/bin/pip" install --quiet --disable-pip-version-check -r "$REQUIREMENTS"
+    echo "$requirements_hash" >"$VENV_DIR/.requirements-hash"
+fi
+
+echo "==> cargo build --release -p zego-push-server -p zego-mock"
+cargo build --release -p zego-push-server -p zego-mock
+
+WORK_DIR="$(mktemp -d -t zego-push-bench.XXXXXX)"
+RUN_DIR="$RESULTS_DIR/$(date -u +%Y%m%d-%H%M%S)"
+mkdir -p "$RUN_DIR"
+
+{
+    echo "date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+    echo "command: DURATION=$DURATION CONNECTIONS=$CONNECTIONS THREADS=$THREADS PEAK_CONNECTIONS=$PEAK_CONNECTIONS WRK_TIMEOUT=$WRK_TIMEOUT GUIDE_WORKERS=$GUIDE_WORKERS bench/load.sh"
+    if git rev-parse --git-dir >/dev/null 2>&1; then
+        echo "commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- || echo ' (work tree has changes)')"
+    else
+        echo "commit: unknown (not a git work tree)"
+    fi
+    echo "cpu: $(lscpu | sed -n 's/^Model name: *//p' | head -n1) (family $(lscpu | sed -n 's/^CPU family: *//p'), model $(lscpu | sed -n 's/^Model: *//p')), nproc $(nproc)"
+    echo "memory: $(free -h | awk '/^Mem:/ { print $2 }')"
+    echo "os: $(. /etc/os-release && echo "$PRETTY_NAME"), kernel $(uname -r)"
+    echo "wrk: $(wrk --version 2>&1 | head -n1)"
+    echo "python: $("$VENV_DIR/bin/python" --version), $("$VENV_DIR/bin/pip" freeze | grep -iE '^(flask|gunicorn|requests)==' | tr '\n' ' ')"
+    echo "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
+} >"$RUN_DIR/machine.txt"
+cat "$RUN_DIR/machine.txt"
+
+# --- zego-mock --------------------------------------------------------------
+
+RUST_LOG=warn "$MOCK_BIN" --listen 127.0.0.1:0 --app "$APP_ID:$SERVER_SECRET" \
+    >"$RUN_DIR/mock.out" 2>"$RUN_DIR/mock.err" &
+MOCK_PID=$!
+STARTED_PIDS+=("$MOCK_PID")
+MOCK_URL="$(wait_for_url "$RUN_DIR/mock.out" "zego-mock listening on " "$MOCK_PID" zego-mock)"
+echo "==> zego-mock listening on $MOCK_URL"
+
+# --- zego-push-server -------------------------------------------------------
+
+ZEGO_APP_ID="$APP_ID" ZEGO_SERVER_SECRET="$SERVER_SECRET" ZEGO_BASE_URL="$MOCK_URL" RUST_LOG=warn \
+    "$SERVER_BIN" --listen 127.0.0.1:0 --database-url "sqlite://$WORK_DIR/bench.db" \
+    >"$RUN_DIR/server.out" 2>"$RUN_DIR/server.err" &
+SERVER_PID=$!
+STARTED_PIDS+=("$SERVER_PID")
+SERVER_URL="$(wait_for_url "$RUN_DIR/server.out" "zego-push-server listening on " "$SERVER_PID" zego-push-server)"
+echo "==> zego-push-server listening on $SERVER_URL (pid $SERVER_PID)"
+
+sleep "$SETTLE_SECONDS"
+SERVER_IDLE_KIB="$(tree_rss_kib "$SERVER_PID")"
+echo "==> server idle RSS: $(kib_to_mib "$SERVER_IDLE_KIB") MiB"
+
+run_wrk server-c"$CONNECTIONS" "$SERVER_URL" "$CONNECTIONS" a "$SERVER_PID"
+SERVER_FILE="$RUN_DIR/server-c$CONNECTIONS.txt"
+mock_counts="$(count_mock_calls server-c"$CONNECTIONS")"
+read -r SERVER_MOCK_OK SERVER_MOCK_REJECTED <<<"$mock_counts"
+sleep "$SETTLE_SECONDS"
+SERVER_AFTER_KIB="$(tree_rss_kib "$SERVER_PID")"
+
+run_wrk server-c"$PEAK_CONNECTIONS" "$SERVER_URL" "$PEAK_CONNECTIONS" b "$SERVER_PID"
+PEAK_FILE="$RUN_DIR/server-c$PEAK_CONNECTIONS.txt"
+mock_counts="$(count_mock_calls server-c"$PEAK_CONNECTIONS")"
+read -r PEAK_MOCK_OK PEAK_MOCK_REJECTED <<<"$mock_counts"
+sleep "$SETTLE_SECONDS"
+SERVER_AFTER_PEAK_KIB="$(tree_rss_kib "$SERVER_PID")"
+
+# The server stops before the guide starts, so the two never share the CPU.
+stop_started "$SERVER_PID"
+
+# --- The guide's code under gunicorn ----------------------------------------
+
+# gunicorn prints the bound address, with the port it picked, in its
+# "Listening at:" line at log level info.
+ZEGO_APP_ID="$APP_ID" ZEGO_SERVER_SECRET="$SERVER_SECRET" ZEGO_BASE_URL="$MOCK_URL" \
+    "$VENV_DIR/bin/gunicorn" --chdir "$BENCH_DIR" --worker-class sync --workers "$GUIDE_WORKERS" \
+    --bind 127.0.0.1:0 --log-level info --graceful-timeout 5 guide_app:app \
+    >"$RUN_DIR/guide.out" 2>"$RUN_DIR/guide.err" &
+GUIDE_PID=$!
+STARTED_PIDS+=("$GUIDE_PID")
+GUIDE_URL="$(wait_for_url "$RUN_DIR/guide.err" "Listening at: " "$GUIDE_PID" gunicorn)"
+echo "==> guide app (gunicorn, $GUIDE_WORKERS sync workers) listening on $GUIDE_URL (pid $GUIDE_PID)"
+
+sleep "$SETTLE_SECONDS"
+# The master stops its workers. They are listed too, so that cleanup stops
+# them if the master dies.
+mapfile -t GUIDE_WORKER_PIDS < <(pgrep -P "$GUIDE_PID" || true)
+((${#GUIDE_WORKER_PIDS[@]} == GUIDE_WORKERS)) ||
+    die "gunicorn runs ${#GUIDE_WORKER_PIDS[@]} workers, expected $GUIDE_WORKERS; see $RUN_DIR/guide.err"
+STARTED_PIDS+=("${GUIDE_WORKER_PIDS[@]}")
+GUIDE_IDLE_KIB="$(tree_rss_kib "$GUIDE_PID")"
+echo "==> guide idle RSS (master and workers): $(kib_to_mib "$GUIDE_IDLE_KIB") MiB"
+
+run_wrk guide-c"$CONNECTIONS" "$GUIDE_URL" "$CONNECTIONS" c "$GUIDE_PID"
+GUIDE_FILE="$RUN_DIR/guide-c$CONNECTIONS.txt"
+mock_counts="$(count_mock_calls guide-c"$CONNECTIONS")"
+read -r GUIDE_MOCK_OK GUIDE_MOCK_REJECTED <<<"$mock_counts"
+
+stop_started "$GUIDE_PID"
+for pid in "${GUIDE_WORKER_PIDS[@]}"; do
+    stop_started "$pid"
+done
+
+# --- Summary ----------------------------------------------------------------
+
+SERVER_RPS="$(requests_per_second "$SERVER_FILE")"
+GUIDE_RPS="$(requests_per_second "$GUIDE_FILE")"
+SERVER_OK_RPS="$(successes_per_second "$SERVER_FILE")"
+GUIDE_OK_RPS="$(successes_per_second "$GUIDE_FILE")"
+PEAK_RPS="$(requests_per_second "$PEAK_FILE")"
+SERVER_PEAK_C_KIB="$(cat "$RUN_DIR/server-c$CONNECTIONS.peak-rss-kib")"
+SERVER_PEAK_KIB="$(cat "$RUN_DIR/server-c$PEAK_CONNECTIONS.peak-rss-kib")"
+GUIDE_PEAK_KIB="$(cat "$RUN_DIR/guide-c$CONNECTIONS.peak-rss-kib")"
+
+ratio() {
+    awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3g", a / b; else print "n/a" }'
+}
+
+# Prints "met" or "NOT met" for the comparison "A OP B" (OP is >=, <= or <).
+verdict() {
+    awk -v a="$1" -v op="$2" -v b="$3" 'BEGIN {
+        ok = (op == ">=") ? a >= b : (op == "<=") ? a <= b : a < b
+        print ok ? "met" : "NOT met"
+    }'
+}
+
+# The targets are written in MB and are checked with 1 MB = 10^6 bytes.
+kib_to_mb() {
+    awk -v kib="$1" 'BEGIN { printf "%.1f", kib * 1024 / 1e6 }'
+}
+
+THROUGHPUT_RATIO="$(ratio "$SERVER_OK_RPS" "$GUIDE_OK_RPS")"
+P99_RATIO="$(ratio "$(bench_value "$SERVER_FILE" p99_us)" "$(bench_value "$GUIDE_FILE" p99_us)")"
+
+row() {
+    printf '%-34s %14s %14s %12s\n' "$@"
+}
+
+{
+    echo
+    echo "Summary: $CONNECTIONS connections, $THREADS wrk threads, $DURATION per run"
+    row "" "server" "guide" "server/guide"
+    row "responses/s, any status" "$SERVER_RPS" "$GUIDE_RPS" "$(ratio "$SERVER_RPS" "$GUIDE_RPS")"
+    row "2xx responses/s" "$SERVER_OK_RPS" "$GUIDE_OK_RPS" "$THROUGHPUT_RATIO"
+    for percentile in 50 90 99; do
+        row "p$percentile latency (ms)" "$(latency_ms "$SERVER_FILE" p${percentile}_us)" \
+            "$(latency_ms "$GUIDE_FILE" p${percentile}_us)" \
+            "$(ratio "$(bench_value "$SERVER_FILE" p${percentile}_us)" "$(bench_value "$GUIDE_FILE" p${percentile}_us)")"
+    done
+    row "max latency (ms)" "$(latency_ms "$SERVER_FILE" max_us)" "$(latency_ms "$GUIDE_FILE" max_us)" ""
+    row "requests completed" "$(bench_value "$SERVER_FILE" requests)" "$(bench_value "$GUIDE_FILE" requests)" ""
+    row "non-2xx responses" "$(bench_value "$SERVER_FILE" non_2xx)" "$(bench_value "$GUIDE_FILE" non_2xx)" ""
+    row "socket errors and timeouts" "$(socket_errors "$SERVER_FILE")" "$(socket_errors "$GUIDE_FILE")" ""
+    row "zego-mock calls ok / rejected" "$SERVER_MOCK_OK / $SERVER_MOCK_REJECTED" "$GUIDE_MOCK_OK / $GUIDE_MOCK_REJECTED" ""
+    row "RSS idle (MiB)" "$(kib_to_mib "$SERVER_IDLE_KIB")" "$(kib_to_mib "$GUIDE_IDLE_KIB")" ""
+    row "RSS peak under load (MiB)" "$(kib_to_mib "$SERVER_PEAK_C_KIB")" "$(kib_to_mib "$GUIDE_PEAK_KIB")" ""
+    row "RSS after load (MiB)" "$(kib_to_mib "$SERVER_AFTER_KIB")" "" ""
+    echo "(guide RSS: sum of VmRSS over the gunicorn master and its $GUIDE_WORKERS workers)"
+    echo
+    echo "Server with $PEAK_CONNECTIONS connections: $PEAK_RPS responses/s ($(successes_per_second "$PEAK_FILE") 2xx)," \
+        "p99 $(latency_ms "$PEAK_FILE" p99_us) ms, $(bench_value "$PEAK_FILE" non_2xx) non-2xx," \
+        "$(socket_errors "$PEAK_FILE") socket errors and timeouts," \
+        "zego-mock calls ok / rejected $PEAK_MOCK_OK / $PEAK_MOCK_REJECTED," \
+        "peak RSS $(kib_to_mib "$SERVER_PEAK_KIB") MiB, RSS after $(kib_to_mib "$SERVER_AFTER_PEAK_KIB") MiB"
+    echo
+    echo "Targets:"
+    echo "  throughput (2xx responses/s) at least 20x the guide's: ${THROUGHPUT_RATIO}x, $(verdict "$THROUGHPUT_RATIO" '>=' 20)"
+    echo "  p99 at most 0.1x the guide's: ${P99_RATIO}x, $(verdict "$P99_RATIO" '<=' 0.1)"
+    echo "  idle RSS under 30 MB: $(kib_to_mb "$SERVER_IDLE_KIB") MB, $(verdict "$(kib_to_mb "$SERVER_IDLE_KIB")" '<' 30)"
+    echo "  RSS under 100 MB with $PEAK_CONNECTIONS connections: $(kib_to_mb "$SERVER_PEAK_KIB") MB, $(verdict "$(kib_to_mb "$SERVER_PEAK_KIB")" '<' 100)"
+    echo
+    echo "load average after the run: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "Raw outputs: $RUN_DIR"
+} | tee "$RUN_DIR/summary.txt"
+
+# A run with failed requests measured something other than registrations.
+failures=0
+for file in "$SERVER_FILE" "$PEAK_FILE" "$GUIDE_FILE"; do
+    if (($(bench_value "$file" non_2xx) + $(socket_errors "$file") > 0)); then
+        echo "load.sh: warning: $(basename "$file") has failed requests, so its latencies mix in error replies; see the .err logs in $RUN_DIR" >&2
+        failures=1
+    fi
+done
+for rejected in "$SERVER_MOCK_REJECTED" "$PEAK_MOCK_REJECTED" "$GUIDE_MOCK_REJECTED"; do
+    if ((rejected > 0)); then
+        echo "load.sh: warning: zego-mock rejected calls; see $RUN_DIR/*.mock-calls.json" >&2
+        failures=1
+    fi
+done
+exit "$failures"
