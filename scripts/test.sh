@@ -5,6 +5,11 @@
 # Needs cargo with rustfmt and clippy, and Python 3.11 with venv and pip.
 # Python packages go into .venv in the repository root. CARGO_TARGET_DIR is
 # honoured when set.
+#
+# The tests get a PostgreSQL server through ZEGO_PUSH_TEST_POSTGRES_URL. When
+# the caller leaves it unset, scripts/postgres.sh starts one on 127.0.0.1 with
+# its cluster in $TARGET_DIR/postgres (installing PostgreSQL with apt-get if
+# needed, which needs root), and the server is stopped on exit.
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,6 +29,9 @@ VENV_PYTHON="$VENV_DIR/bin/python"
 REQUIREMENTS="python/requirements-test.txt"
 REQUIREMENTS_HASH_FILE="$VENV_DIR/.requirements-hash"
 
+POSTGRES_DIR="$TARGET_DIR/postgres"
+postgres_started=false
+
 current_step="setup"
 suite_start=$SECONDS
 
@@ -32,8 +40,16 @@ step() {
     printf '\n==> %s\n' "$current_step"
 }
 
+stop_postgres() {
+    if [[ "$postgres_started" == true ]]; then
+        scripts/postgres.sh stop "$POSTGRES_DIR" ||
+            echo "warning: failed to stop the PostgreSQL server in $POSTGRES_DIR" >&2
+    fi
+}
+
 report_result() {
     local status=$?
+    stop_postgres
     if ((status != 0)); then
         printf '\nFAILED: %s (exit status %d)\n' "$current_step" "$status" >&2
     else
@@ -41,6 +57,11 @@ report_result() {
     fi
 }
 trap report_result EXIT
+# Bash 5.2 does not run the EXIT trap when an untrapped SIGTERM kills it. These
+# traps turn SIGINT and SIGTERM into an exit, which runs report_result, so the
+# PostgreSQL server is stopped and the failure reported.
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 setup_python_env() {
     step "Python environment: $VENV_DIR"
@@ -80,6 +101,22 @@ build_binaries() {
     cargo build --workspace --bins
 }
 
+start_postgres() {
+    if [[ -n "${ZEGO_PUSH_TEST_POSTGRES_URL:-}" ]]; then
+        step "PostgreSQL: using ZEGO_PUSH_TEST_POSTGRES_URL from the caller"
+        export ZEGO_PUSH_TEST_POSTGRES_URL
+        return
+    fi
+
+    step "PostgreSQL: scripts/postgres.sh start $POSTGRES_DIR"
+    # Set before the start, so that the trap also stops a server whose start
+    # failed after the server came up.
+    postgres_started=true
+    ZEGO_PUSH_TEST_POSTGRES_URL="$(scripts/postgres.sh start "$POSTGRES_DIR")"
+    export ZEGO_PUSH_TEST_POSTGRES_URL
+    echo "ZEGO_PUSH_TEST_POSTGRES_URL=$ZEGO_PUSH_TEST_POSTGRES_URL"
+}
+
 run_rust_tests() {
     # Rust tests that run the integration guide's Python code use $PYTHON.
     step "cargo test --workspace (PYTHON=$VENV_PYTHON)"
@@ -95,7 +132,7 @@ setup_python_env
 check_format
 run_clippy
 build_binaries
-# TODO: start the PostgreSQL server for the tests here, once the server stores bindings in PostgreSQL.
+start_postgres
 run_rust_tests
 # TODO: build the Python extension with maturin here, once it exists, so pytest can import it.
 run_python_tests

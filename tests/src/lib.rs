@@ -40,7 +40,7 @@ pub fn binary(name: &str) -> PathBuf {
 /// A child process that is killed when dropped.
 #[derive(Debug)]
 pub struct Process {
-    child: Child,
+    pub child: Child,
     /// The `http://ADDRESS` the process announced.
     pub base_url: String,
     log: PathBuf,
@@ -81,6 +81,33 @@ impl Process {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
     }
+
+    /// Sends SIGTERM, as a process manager does to stop a service.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("the kill command runs");
+        assert!(status.success(), "kill -TERM failed");
+    }
+
+    /// Kills the process with SIGKILL and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Waits up to `timeout` for the process to exit and returns its status.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
 }
 
 impl Drop for Process {
@@ -106,13 +133,33 @@ pub struct ServerOptions {
     /// `(AppId, ServerSecret, ZEGO base URL)`; `None` starts sandbox mode.
     pub live: Option<(String, String, String)>,
     pub extra_args: Vec<String>,
+    /// Extra environment variables.
+    pub env: Vec<(String, String)>,
+    /// A database URL other than the SQLite file in the test directory.
+    pub database_url: Option<String>,
+    /// The log file's name in the test directory [default: zego-push-server.log].
+    pub log_name: Option<String>,
+}
+
+impl ServerOptions {
+    /// Options for a live-mode server that sends to `mock` with the test credentials.
+    pub fn live(mock: &Process) -> Self {
+        Self { live: Some((APP_ID.into(), SECRET.into(), mock.base_url.clone())), ..Self::default() }
+    }
+
+    /// Adds command-line arguments.
+    pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Self {
+        self.extra_args.extend(args.into_iter().map(Into::into));
+        self
+    }
 }
 
 /// A running `zego-push-server` with its database in `dir`.
 pub fn start_server(dir: &Path, options: &ServerOptions) -> Process {
     let mut command = server_command(dir, options);
     command.args(["--listen", "127.0.0.1:0"]);
-    Process::spawn(command, dir.join("zego-push-server.log"))
+    let log_name = options.log_name.clone().unwrap_or_else(|| "zego-push-server.log".into());
+    Process::spawn(command, dir.join(log_name))
 }
 
 /// The database URL a server started in `dir` uses.
@@ -129,12 +176,64 @@ pub fn server_command(dir: &Path, options: &ServerOptions) -> Command {
             command.env_remove(name);
         }
     }
-    command.args(["--database-url", &database_url(dir)]).env("RUST_LOG", "info").current_dir(dir);
+    let database = options.database_url.clone().unwrap_or_else(|| database_url(dir));
+    command.args(["--database-url", &database]).env("RUST_LOG", "info").current_dir(dir);
     if let Some((app_id, secret, base_url)) = &options.live {
         command.env("ZEGO_APP_ID", app_id).env("ZEGO_SERVER_SECRET", secret).env("ZEGO_BASE_URL", base_url);
     }
+    for (name, value) in &options.env {
+        command.env(name, value);
+    }
     command.args(&options.extra_args);
     command
+}
+
+/// Returns the server's outbox depth from `/readyz`.
+pub async fn outbox_depth(server: &Process) -> i64 {
+    let ready: Value = reqwest::get(server.url("/readyz")).await.expect("the server answers").json().await.expect("JSON");
+    ready["outbox_depth"].as_i64().expect("readyz reports outbox_depth")
+}
+
+/// Waits until the server's outbox is empty, failing after `timeout`.
+pub async fn wait_for_empty_outbox(server: &Process, timeout: Duration) {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let depth = outbox_depth(server).await;
+        if depth == 0 {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "the outbox still holds {depth} rows after {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Returns the PostgreSQL server for tests from `ZEGO_PUSH_TEST_POSTGRES_URL`,
+/// which `scripts/test.sh` sets after starting one.
+pub fn postgres_base_url() -> String {
+    std::env::var("ZEGO_PUSH_TEST_POSTGRES_URL").expect(
+        "ZEGO_PUSH_TEST_POSTGRES_URL is not set: run scripts/test.sh, which starts PostgreSQL for the tests",
+    )
+}
+
+/// Sends a request with a bearer credential and returns status, headers and JSON reply.
+pub async fn send_json(
+    method: reqwest::Method,
+    url: &str,
+    bearer: Option<&str>,
+    body: Option<&Value>,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let mut request = reqwest::Client::new().request(method, url);
+    if let Some(bearer) = bearer {
+        request = request.bearer_auth(bearer);
+    }
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    let response = request.send().await.expect("the server answers");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let json = response.json().await.unwrap_or(Value::Null);
+    (status, headers, json)
 }
 
 /// Sends a JSON body to the registration endpoint and returns status and JSON reply.
