@@ -2,7 +2,7 @@
 # Runs the whole test suite: formatting, clippy, the Rust tests and the Python
 # tests against the real binaries. Exits non-zero when any step fails.
 #
-# Needs cargo with rustfmt and clippy, and Python 3.11 with venv and pip.
+# Needs cargo with rustfmt and clippy, and Python 3.10 or later with venv and pip.
 # Python packages go into .venv in the repository root. CARGO_TARGET_DIR is
 # honoured when set.
 #

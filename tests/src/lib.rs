@@ -190,7 +190,8 @@ pub fn server_command(dir: &Path, options: &ServerOptions) -> Command {
 
 /// Returns the server's outbox depth from `/readyz`.
 pub async fn outbox_depth(server: &Process) -> i64 {
-    let ready: Value = reqwest::get(server.url("/readyz")).await.expect("the server answers").json().await.expect("JSON");
+    let ready: Value =
+        reqwest::get(server.url("/readyz")).await.expect("the server answers").json().await.expect("JSON");
     ready["outbox_depth"].as_i64().expect("readyz reports outbox_depth")
 }
 
@@ -202,7 +203,10 @@ pub async fn wait_for_empty_outbox(server: &Process, timeout: Duration) {
         if depth == 0 {
             return;
         }
-        assert!(std::time::Instant::now() < deadline, "the outbox still holds {depth} rows after {timeout:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the outbox still holds {depth} rows after {timeout:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -121,7 +121,8 @@ fn half_configured_credentials_are_rejected() {
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("ZEGO_SERVER_SECRET is not"), "{stderr}");
+    assert!(stderr.contains("no ServerSecret is"), "{stderr}");
+    assert!(stderr.contains("ZEGO_SERVER_SECRET_FILE"), "{stderr}");
 }
 
 #[test]
@@ -137,4 +138,44 @@ fn bad_secret_error_does_not_echo_secret() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("invalid ServerSecret"), "{stderr}");
     assert!(!stderr.contains("secretvalue"), "{stderr}");
+}
+
+#[test]
+fn busy_port_error_suggests_another_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let output =
+        server_command(dir.path(), &ServerOptions::default()).args(["--listen", &address]).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--listen"), "{stderr}");
+    assert_eq!(stderr.matches("cannot listen").count(), 1, "the error is printed once: {stderr}");
+}
+
+#[test]
+fn missing_database_directory_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-dir").join("registry.db");
+    let options = ServerOptions {
+        database_url: Some(format!("sqlite://{}", missing.display())),
+        ..ServerOptions::default()
+    };
+    let output = server_command(dir.path(), &options).args(["--listen", "127.0.0.1:0"]).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("does not exist"), "{stderr}");
+    assert!(stderr.contains("no-such-dir"), "{stderr}");
+}
+
+#[tokio::test]
+async fn wrong_method_gets_json_405() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), &ServerOptions::default());
+    let response = reqwest::get(server.url("/api/register-push-token")).await.unwrap();
+    assert_eq!(response.status(), 405);
+    assert_eq!(response.headers()["allow"], "POST");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["success"], false);
+    assert_eq!(body["error"]["code"], "method_not_allowed");
 }

@@ -42,15 +42,22 @@ struct Args {
 
 fn parse_app(spec: &str) -> anyhow::Result<(AppId, ServerSecret)> {
     let Some((app_id, secret)) = spec.split_once(':') else {
-        bail!("--app expects APPID:SECRET");
+        bail!("invalid --app value {spec:?}: expected APPID:SECRET, for example 1234567890:0123456789abcdef0123456789abcdef");
     };
     Ok((app_id.parse()?, ServerSecret::new(secret)?))
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+async fn main() {
+    if let Err(error) = run(Args::parse()).await {
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "zego_mock=info".into()),
         )
@@ -60,7 +67,7 @@ async fn main() -> anyhow::Result<()> {
     // Collect the known apps.
     let mut apps = HashMap::new();
     for spec in &args.apps {
-        let (app_id, secret) = parse_app(spec).with_context(|| "invalid --app value".to_string())?;
+        let (app_id, secret) = parse_app(spec)?;
         apps.insert(app_id, secret);
     }
     match (&args.app_id, &args.server_secret) {
@@ -87,6 +94,7 @@ async fn main() -> anyhow::Result<()> {
     shutdown_signal().await;
     tracing::info!("zego-mock stopping");
     server.shutdown().await;
+    tracing::info!("zego-mock stopped");
     Ok(())
 }
 

@@ -22,6 +22,10 @@ pub enum AppError {
     TokenNotFound { field: &'static str },
     /// 404: no such route.
     NotFound,
+    /// 405: the route exists, but not for this method.
+    MethodNotAllowed,
+    /// 408: the request took longer than the request timeout.
+    RequestTimeout { timeout_ms: u64 },
     /// 413: the body is larger than the limit.
     PayloadTooLarge { limit: usize },
     /// 415: the body is not declared as JSON.
@@ -57,6 +61,18 @@ impl AppError {
                 format!("no active registration of this {field} for this user_id"),
             ),
             AppError::NotFound => (StatusCode::NOT_FOUND, "not_found", "no such endpoint".into()),
+            AppError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this endpoint does not accept this HTTP method; see the Allow header".into(),
+            ),
+            AppError::RequestTimeout { timeout_ms } => (
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                format!(
+                    "the request took longer than {timeout_ms} ms; a registration that was accepted is kept and retried, so check with the device list before sending it again"
+                ),
+            ),
             AppError::PayloadTooLarge { limit } => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "body_too_large",
@@ -110,6 +126,7 @@ impl IntoResponse for AppError {
         let mut body = json!({"success": false, "error": error});
         let retry_after = match &self {
             AppError::RateLimited { retry_after, .. } => Some(*retry_after),
+            AppError::StoreUnavailable => Some(5),
             _ => None,
         };
         if let AppError::ZegoRejected { reply, .. } = self {

@@ -79,7 +79,13 @@ pub async fn request_context(State(state): State<AppState>, request: Request, ne
                 }
             }
         }
-        let response = next.run(request).await;
+        let timeout = state.http.request_timeout;
+        let response = if let Ok(response) = tokio::time::timeout(timeout, next.run(request)).await {
+            response
+        } else {
+            tracing::warn!(?timeout, "request timed out");
+            AppError::RequestTimeout { timeout_ms: timeout.as_millis() as u64 }.into_response()
+        };
         tracing::debug!(status = response.status().as_u16(), "request finished");
         response
     }

@@ -11,6 +11,7 @@ mod devices;
 pub mod error;
 mod http;
 pub mod metrics;
+pub mod openapi;
 pub mod ratelimit;
 mod register;
 pub mod registrar;
@@ -31,7 +32,6 @@ use axum::routing::{delete, get, post};
 use axum::{middleware, Json, Router};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
-use tower_http::timeout::TimeoutLayer;
 
 pub use body::BODY_LIMIT;
 
@@ -80,12 +80,20 @@ impl AppState {
         Self { registrar, auth, limits, http: Arc::new(http), last_resync: Arc::new(Mutex::new(None)) }
     }
 
-    /// Checks that `caller` may act for `user_id`, then the per-user rate limit.
-    fn authorize(&self, caller: &Caller, user_id: &str) -> Result<(), AppError> {
-        if !caller.may_act_for(user_id) {
+    /// Checks that `caller` may read `user_id`'s data.
+    fn authorize_read(caller: &Caller, user_id: &str) -> Result<(), AppError> {
+        if caller.may_act_for(user_id) {
+            Ok(())
+        } else {
             tracing::warn!(caller = %caller.label(), user_id, "caller tried to act for another user");
-            return Err(AppError::Forbidden { user_id: user_id.to_owned() });
+            Err(AppError::Forbidden { user_id: user_id.to_owned() })
         }
+    }
+
+    /// Checks that `caller` may act for `user_id`, then the per-user rate
+    /// limit, which applies to changes only.
+    fn authorize(&self, caller: &Caller, user_id: &str) -> Result<(), AppError> {
+        Self::authorize_read(caller, user_id)?;
         if let Err(retry) = self.limits.check_user(user_id) {
             self.registrar.metrics.rate_limited("user");
             tracing::warn!(user_id, "rate limit per user exceeded");
@@ -97,7 +105,6 @@ impl AppState {
 
 /// Builds the server's routes.
 pub fn app(state: AppState) -> Router {
-    let timeout = state.http.request_timeout;
     Router::new()
         .route(
             "/api/register-push-token",
@@ -113,9 +120,10 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi::serve))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), http::request_context))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .with_state(state)
 }
 
@@ -131,10 +139,39 @@ pub async fn serve(
         .await
 }
 
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    summary = "Liveness",
+    description = "Returns HTTP 200 while the process serves requests. Checks nothing else.",
+    responses(
+        (status = 200, description = "The process serves requests", body = crate::openapi::HealthReply,
+            example = json!({"status": "ok"})),
+        (status = 408, response = crate::openapi::RequestTimeout),
+        (status = 431, response = crate::openapi::HeadersTooLarge),
+    )
+)]
 async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    summary = "Readiness",
+    description = "Returns HTTP 200 when the registry database responds, with the number of registrations waiting \
+        in the outbox, and HTTP 503 when it does not.",
+    responses(
+        (status = 200, description = "The registry database responds", body = crate::openapi::ReadyReply,
+            example = json!({"status": "ready", "checks": {"store": "ok", "configuration": "ok"}, "store": "sqlite", "outbox_depth": 0})),
+        (status = 408, response = crate::openapi::RequestTimeout),
+        (status = 431, response = crate::openapi::HeadersTooLarge),
+        (status = 503, description = "The registry database does not respond", body = crate::openapi::NotReadyReply,
+            example = json!({"status": "not_ready", "checks": {"store": "unavailable", "configuration": "ok"}})),
+    )
+)]
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let store = state.registrar.store.ping().await;
     let depth = state.registrar.store.outbox_depth().await.ok();
@@ -160,13 +197,35 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    summary = "Prometheus metrics",
+    description = "Returns the server's metrics as text from prometheus-client's OpenMetrics encoder, served with \
+        the Prometheus text format's content type: HTTP requests by route and status, registrations by outcome, \
+        ZEGO calls and replies, rate-limit rejections and the outbox depth.",
+    responses(
+        (status = 200, description = "The metrics", body = String,
+            content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        (status = 408, response = crate::openapi::RequestTimeout),
+        (status = 431, response = crate::openapi::HeadersTooLarge),
+    )
+)]
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     if let Ok(depth) = state.registrar.store.outbox_depth().await {
         state.registrar.metrics.set_outbox_depth(depth);
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.registrar.metrics.render())
+    (
+        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        state.registrar.metrics.render(),
+    )
 }
 
 async fn not_found() -> AppError {
     AppError::NotFound
+}
+
+async fn method_not_allowed() -> AppError {
+    AppError::MethodNotAllowed
 }

@@ -1,6 +1,6 @@
 //! `zego-push-server`: registers mobile push tokens with ZEGO.
 
-use std::io::{Read, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,10 +33,16 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    init_logging(args.log_format());
+    let log_format = args.log_format();
+    init_logging(log_format);
     if let Err(error) = run(args).await {
-        tracing::error!("{error:#}");
-        eprintln!("error: {error:#}");
+        // One line, in the format log collectors expect.
+        match log_format {
+            LogFormat::Json => {
+                tracing::error!(error = %format!("{error:#}"), "zego-push-server failed to start");
+            }
+            LogFormat::Text => eprintln!("error: {error:#}"),
+        }
         std::process::exit(1);
     }
 }
@@ -59,7 +65,10 @@ fn print_api_key_hash(name: &str) -> i32 {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "info,sqlx=warn,hyper=warn,zego_mock=warn".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).init(),
@@ -85,6 +94,12 @@ fn instance_id() -> String {
 #[allow(clippy::too_many_lines)]
 async fn run(args: Args) -> anyhow::Result<()> {
     let listen = args.listen();
+    let auth = Authenticator::new(args.auth_settings()?)?;
+
+    // Bind first, so that a busy port fails before anything else starts.
+    let listener = TcpListener::bind(listen).await.with_context(|| {
+        format!("cannot listen on {listen}; choose another address with --listen or {}", env::LISTEN)
+    })?;
 
     // Choose live or sandbox mode from the credentials.
     let secret = read_secret(&args)?;
@@ -102,24 +117,19 @@ async fn run(args: Args) -> anyhow::Result<()> {
             let sandbox = sandbox::start().await.context("cannot start the sandbox zego-mock")?;
             (sandbox.app_id, sandbox.secret.clone(), sandbox.mock.base_url(), Some(sandbox))
         }
-        (Some(_), None) => {
-            bail!(
-                "{} is set but {} is not; set both, or neither for sandbox mode",
-                env::APP_ID,
-                env::SERVER_SECRET
-            )
-        }
+        (Some(_), None) => bail!(
+            "{} is set but no ServerSecret is: set {} or {}, or unset {} for sandbox mode",
+            env::APP_ID,
+            env::SERVER_SECRET,
+            env::SERVER_SECRET_FILE,
+            env::APP_ID
+        ),
         (None, Some(_)) => {
-            bail!(
-                "{} is set but {} is not; set both, or neither for sandbox mode",
-                env::SERVER_SECRET,
-                env::APP_ID
-            )
+            bail!("a ServerSecret is set but {} is not; set both, or neither for sandbox mode", env::APP_ID)
         }
     };
 
     // Authentication: "none" only where nobody else can connect, unless explicitly allowed.
-    let auth = Authenticator::new(args.auth_settings()?)?;
     if auth.allows_anonymous() && !listen.ip().is_loopback() {
         if args.insecure_allow_unauthenticated() {
             tracing::warn!(
@@ -147,6 +157,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .saturating_mul(client_config.retry.max_attempts)
         + Duration::from_secs(5);
     let zego = ZegoClient::new(app_id, secret, client_config)?;
+    // A row is leased for as long as one registration call can take, so that a
+    // crashed instance's rows return to the outbox soon after that.
+    let outbox =
+        zego_push_server::registrar::OutboxSettings { lease: request_lease, ..args.outbox_settings() };
     let registrar = Registrar {
         store: store.clone(),
         zego,
@@ -156,7 +170,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             unchanged_window: args.unchanged_window(),
             device_limit: args.device_limit(),
             request_lease,
-            outbox: args.outbox_settings(),
+            outbox,
         }),
         wake: Arc::new(Notify::new()),
     };
@@ -165,9 +179,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tracing::warn!(
             mock = %sandbox.mock.base_url(),
             app_id = %sandbox.app_id,
-            "SANDBOX MODE: no ZEGO credentials are set, so registrations go to an in-process fake ZEGO (zego-mock) with a throwaway AppId and nothing reaches ZEGO. To go live, set {} and {}.",
+            "SANDBOX MODE: no ZEGO credentials are set, so registrations go to an in-process fake ZEGO (zego-mock) with a throwaway AppId and nothing reaches ZEGO. To go live, set {} and {} (or {}).",
             env::APP_ID,
-            env::SERVER_SECRET
+            env::SERVER_SECRET,
+            env::SERVER_SECRET_FILE
         );
     }
     let modes: Vec<&str> = auth.modes().iter().map(|mode| AuthMode::as_str(*mode)).collect();
@@ -195,7 +210,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let housekeeping = tokio::spawn(forget_idle_rate_limit_keys(limits.clone(), stopped));
 
     // Serve until SIGINT or SIGTERM, then stop the worker and close the store.
-    let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr()?;
     println!("zego-push-server listening on http://{address}");
     std::io::stdout().flush()?;

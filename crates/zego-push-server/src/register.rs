@@ -13,6 +13,48 @@ use crate::error::AppError;
 use crate::registrar::RegisterOutcome;
 use crate::AppState;
 
+#[utoipa::path(
+    post,
+    path = "/api/register-push-token",
+    tag = "registration",
+    summary = "Register a device's push token for a user with ZEGO",
+    description = "Stores the registration, then calls ZEGO within the request. When ZEGO cannot be reached in time, \
+        the registration stays stored, the outbox retries it, and the reply is HTTP 202: the client must not send it again. \
+        The checks run in this order: credentials (401), content type (415), body size (413), body and fields (400), \
+        permission for `user_id` (403), then the rate limit per user (429). Before all of them, the server checks \
+        the size of the headers (431) and the rate limit per client address (429).",
+    security(("bearer" = [])),
+    request_body(content = crate::openapi::RegisterRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "ZEGO accepted the registration, now or within the unchanged window",
+            body = crate::openapi::RegisterReply,
+            examples(
+                ("registered" = (value = json!({"success": true, "data": {"Code": 0, "Message": "success", "RequestId": "2237461048592376"}, "status": "registered"}))),
+                ("unchanged" = (value = json!({"success": true, "data": {"Code": 0, "Message": "success", "RequestId": "2237461048592376"}, "status": "unchanged"}))),
+            )),
+        (status = 202, description = "ZEGO was unreachable, slow or busy; the registration is stored and the outbox retries it. A success: do not send it again",
+            body = crate::openapi::QueuedReply,
+            example = json!({"success": true, "status": "queued", "message": "ZEGO could not be reached; the registration is stored and will be retried, so do not send it again", "reason": "ZEGO did not reply in time", "next_attempt_at": "2026-01-01T00:00:02.000Z"})),
+        (status = 400, description = "The body is not a JSON object (`malformed_json`, `invalid_body`), or a field is missing (`missing_field`) or breaks a rule (`invalid_field`); `error.field` names the field",
+            body = crate::openapi::ErrorReply),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, description = "The JWT's `sub` claim is not `user_id` (`forbidden`, field `user_id`)",
+            body = crate::openapi::ErrorReply),
+        (status = 408, response = crate::openapi::RequestTimeout),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 429, description = "The rate limit per client address or per user was exceeded (`rate_limited`)",
+            body = crate::openapi::ErrorReply,
+            headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
+        (status = 431, response = crate::openapi::HeadersTooLarge),
+        (status = 500, description = "This server is misconfigured, for example its ZEGO base URL (`server_misconfigured`); the registration is stored as failed",
+            body = crate::openapi::ErrorReply),
+        (status = 502, description = "ZEGO rejected the registration with a permanent code (`zego_rejected`); `data` is ZEGO's reply. Not retried",
+            body = crate::openapi::ZegoRejectedReply,
+            example = json!({"success": false, "error": {"code": "zego_rejected", "message": "ZEGO rejected the request with Code 100000005 (\"signature error\"): the signature does not match; the ServerSecret does not belong to this AppId, or the signing scheme is wrong"}, "data": {"Code": 100_000_005, "Message": "signature error", "RequestId": "2237461048592376"}})),
+        (status = 503, response = crate::openapi::StoreUnavailable),
+    )
+)]
 pub(crate) async fn register_push_token(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -54,7 +96,7 @@ pub(crate) async fn register_push_token(
                 "status": "queued",
                 "message": "ZEGO could not be reached; the registration is stored and will be retried, so do not send it again",
                 "reason": reason,
-                "next_attempt_at": next_attempt_at,
+                "next_attempt_at": crate::devices::timestamp(next_attempt_at),
             })),
         )),
         RegisterOutcome::Rejected(api) => {

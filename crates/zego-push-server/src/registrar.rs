@@ -36,7 +36,8 @@ pub struct OutboxSettings {
     pub batch_size: i64,
     /// Rows worked at once.
     pub concurrency: usize,
-    /// How long a claimed row is left alone by other instances.
+    /// How long a claimed row is left alone by other instances; it must
+    /// exceed the longest a registration call can take.
     pub lease: Duration,
     /// The backoff before the first retry; it doubles with every attempt.
     pub base_delay: Duration,
@@ -159,11 +160,11 @@ impl Registrar {
                 Ok(RegisterOutcome::Registered { reply })
             }
             Err(error) if is_worth_retrying(&error) => {
-                let reason = error.to_string();
+                let detail = error.to_string();
                 let next_attempt_at =
                     now_millis() + self.settings.outbox.delay(i64::from(attempts)).as_millis() as i64;
                 let completion =
-                    Completion::Retry { code: error.zego_code(), message: reason.clone(), next_attempt_at };
+                    Completion::Retry { code: error.zego_code(), message: detail.clone(), next_attempt_at };
                 self.record(id, generation, attempts, completion).await;
                 self.wake.notify_one();
                 self.metrics.registration("queued", provider, "request");
@@ -171,10 +172,10 @@ impl Registrar {
                     user_id = %registration.user_id,
                     token = %registration.token.short_hash(),
                     attempts,
-                    error = %reason,
+                    error = %detail,
                     "ZEGO unavailable; registration queued for retry"
                 );
-                Ok(RegisterOutcome::Queued { reason, next_attempt_at })
+                Ok(RegisterOutcome::Queued { reason: public_reason(&error), next_attempt_at })
             }
             Err(ZegoError::Api(api)) => {
                 let completion = Completion::Failed { code: Some(api.code), message: api.to_string() };
@@ -307,6 +308,17 @@ impl Registrar {
                 tracing::error!(id, %error, "could not record a registration outcome; the outbox will retry the row");
             }
         }
+    }
+}
+
+/// Returns why ZEGO could not take a registration, in words fit for an API
+/// client: without addresses or library internals, which go to the log.
+fn public_reason(error: &ZegoError) -> String {
+    match error {
+        ZegoError::Timeout { .. } => "ZEGO did not reply in time".into(),
+        ZegoError::Api(api) => format!("ZEGO is busy (Code {})", api.code),
+        ZegoError::MalformedReply { .. } => "ZEGO's reply could not be read".into(),
+        _ => "ZEGO could not be reached".into(),
     }
 }
 

@@ -187,7 +187,19 @@ impl Store {
 
     async fn open_sqlite(url: &str) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url)
-            .map_err(|error| StoreError::InvalidUrl { reason: error.to_string() })?
+            .map_err(|error| StoreError::InvalidUrl { reason: error.to_string() })?;
+        let directory = options.get_filename().parent().filter(|parent| !parent.as_os_str().is_empty());
+        if let Some(directory) = directory {
+            if !directory.is_dir() && !url.contains(":memory:") {
+                return Err(StoreError::InvalidUrl {
+                    reason: format!(
+                        "the directory {} does not exist; create it or choose another path",
+                        directory.display()
+                    ),
+                });
+            }
+        }
+        let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             // WAL with NORMAL survives a process crash; only an OS crash can lose the last commits.

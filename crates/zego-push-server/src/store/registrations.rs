@@ -77,6 +77,12 @@ impl Store {
             let existing = existing.as_ref().map(super::stored_from_row).transpose()?;
             if let Some(row) = &existing {
                 if is_unchanged(row, registration, request.unchanged_window_ms, now) {
+                    // The device was seen now, which matters to the device limit.
+                    sqlx::query("UPDATE registrations SET requested_at = $1 WHERE id = $2")
+                        .bind(now)
+                        .bind(row.id)
+                        .execute(&mut *tx)
+                        .await?;
                     tx.commit().await?;
                     return Ok(UpsertOutcome::Unchanged(Box::new(row.clone())));
                 }

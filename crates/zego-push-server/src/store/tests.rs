@@ -140,8 +140,12 @@ async fn unchanged_registration_is_answered_from_store() {
             .await
             .unwrap());
 
+        let seen_before = store.find_by_token("tok-1").await.unwrap().unwrap().requested_at;
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
         let outcome = store.upsert_pending(&windowed).await.unwrap();
         assert!(matches!(outcome, UpsertOutcome::Unchanged(ref row) if row.id == id), "{outcome:?}");
+        let seen_after = store.find_by_token("tok-1").await.unwrap().unwrap().requested_at;
+        assert!(seen_after > seen_before, "an unchanged registration refreshes requested_at");
 
         // Another device id, or a window of 0, is a new registration.
         let other_device = registration("alice", "tok-1", "phone-2");
