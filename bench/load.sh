@@ -319,8 +319,10 @@ echo "==> zego-mock listening on $MOCK_URL"
 
 # --- zego-push-server -------------------------------------------------------
 
+# All load comes from one address, so the per-address rate limit is off.
 ZEGO_APP_ID="$APP_ID" ZEGO_SERVER_SECRET="$SERVER_SECRET" ZEGO_BASE_URL="$MOCK_URL" RUST_LOG=warn \
     "$SERVER_BIN" --listen 127.0.0.1:0 --database-url "sqlite://$WORK_DIR/bench.db" \
+    --rate-limit-per-address 0 --rate-limit-per-user 0 \
     >"$RUN_DIR/server.out" 2>"$RUN_DIR/server.err" &
 SERVER_PID=$!
 STARTED_PIDS+=("$SERVER_PID")

@@ -7,6 +7,7 @@
 
 mod outbox;
 mod registrations;
+mod sqlite_writer;
 
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -63,6 +64,12 @@ pub enum StoreError {
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("the database holds an unexpected value: {0}")]
     Corrupt(String),
+    #[error("SQLite error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("the registry store is closed")]
+    Closed,
+    #[error("SQLite transaction failed: {0}")]
+    Transaction(String),
 }
 
 /// A stored registration, without the token itself.
@@ -119,12 +126,40 @@ where
     })
 }
 
+/// Decodes a rusqlite row of [`STORED_COLUMNS`]. The outer result is
+/// rusqlite's, for `query_row`; the inner one rejects an unknown state.
+fn stored_from_sqlite_row(
+    row: &rusqlite::Row<'_>,
+) -> rusqlite::Result<Result<StoredRegistration, StoreError>> {
+    let state: String = row.get("state")?;
+    let stored = StoredRegistration {
+        id: row.get("id")?,
+        token_hash: row.get("token_hash")?,
+        user_id: row.get("user_id")?,
+        provider: row.get("provider")?,
+        platform: row.get("platform")?,
+        device_id: row.get("device_id")?,
+        state: State::Pending,
+        generation: row.get("generation")?,
+        attempts: row.get("attempts")?,
+        next_attempt_at: row.get("next_attempt_at")?,
+        last_code: row.get("last_code")?,
+        last_message: row.get("last_message")?,
+        zego_request_id: row.get("zego_request_id")?,
+        requested_at: row.get("requested_at")?,
+        created_at: row.get("created_at")?,
+        updated_at: row.get("updated_at")?,
+        registered_at: row.get("registered_at")?,
+    };
+    Ok(State::parse(&state).map(|state| StoredRegistration { state, ..stored }))
+}
+
 #[derive(Debug, Clone)]
 enum Backend {
-    /// All writes go through one connection, so a transaction that reads
-    /// then writes never meets SQLite's busy-snapshot error; reads use the other pool.
+    /// All writes go through one thread and connection, so writes never
+    /// conflict; reads use the sqlx pool.
     Sqlite {
-        writer: SqlitePool,
+        writer: sqlite_writer::SqliteWriter,
         reader: SqlitePool,
     },
     Postgres(PgPool),
@@ -134,16 +169,6 @@ enum Backend {
 #[derive(Debug, Clone)]
 pub struct Store {
     backend: Backend,
-}
-
-/// Runs `$body` with `$pool` bound to the backend's write pool.
-macro_rules! with_writer {
-    ($store:expr, |$pool:ident| $body:expr) => {
-        match &$store.backend {
-            crate::store::Backend::Sqlite { writer: $pool, .. } => $body,
-            crate::store::Backend::Postgres($pool) => $body,
-        }
-    };
 }
 
 /// Runs `$body` with `$pool` bound to the backend's read pool.
@@ -156,7 +181,7 @@ macro_rules! with_reader {
     };
 }
 
-pub(crate) use {with_reader, with_writer};
+pub(crate) use with_reader;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -186,11 +211,18 @@ impl Store {
     }
 
     async fn open_sqlite(url: &str) -> Result<Self, StoreError> {
+        if url.contains(":memory:") {
+            return Err(StoreError::InvalidUrl {
+                reason:
+                    "an in-memory SQLite database cannot be shared by the writer and the readers; use a file"
+                        .into(),
+            });
+        }
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|error| StoreError::InvalidUrl { reason: error.to_string() })?;
         let directory = options.get_filename().parent().filter(|parent| !parent.as_os_str().is_empty());
         if let Some(directory) = directory {
-            if !directory.is_dir() && !url.contains(":memory:") {
+            if !directory.is_dir() {
                 return Err(StoreError::InvalidUrl {
                     reason: format!(
                         "the directory {} does not exist; create it or choose another path",
@@ -206,13 +238,9 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
-        SQLITE_MIGRATIONS.run(&writer).await?;
-        // Read-only flags would clash with create_if_missing; the reader pool only ever reads.
-        let reader = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options.create_if_missing(false))
-            .await?;
+        let reader = SqlitePoolOptions::new().max_connections(4).connect_with(options.clone()).await?;
+        SQLITE_MIGRATIONS.run(&reader).await?;
+        let writer = sqlite_writer::SqliteWriter::open(options.get_filename())?;
         Ok(Self { backend: Backend::Sqlite { writer, reader } })
     }
 
@@ -236,18 +264,9 @@ impl Store {
         }
     }
 
-    /// Returns the row-lock clause for selecting rows to update inside a
-    /// transaction; SQLite needs none because it has one writer.
-    fn lock_clause(&self) -> &'static str {
-        match self.backend {
-            Backend::Sqlite { .. } => "",
-            Backend::Postgres(_) => " FOR UPDATE",
-        }
-    }
-
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        with_writer!(self, |pool| sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))?;
+        with_reader!(self, |pool| sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))?;
         Ok(())
     }
 
@@ -255,8 +274,8 @@ impl Store {
     pub async fn close(&self) {
         match &self.backend {
             Backend::Sqlite { writer, reader } => {
-                reader.close().await;
                 writer.close().await;
+                reader.close().await;
             }
             Backend::Postgres(pool) => pool.close().await,
         }

@@ -1,9 +1,13 @@
 //! Registration requests and their outcomes, unregistration and resync.
+//!
+//! Each write has a SQLite form, run on the writer thread with rusqlite, and
+//! a PostgreSQL form, run with sqlx; both use the same SQL text.
 
+use rusqlite::{named_params, OptionalExtension};
 use sqlx::Row;
 use zego_core::Registration;
 
-use super::{now_millis, with_writer, Store, StoreError, StoredRegistration, STORED_COLUMNS};
+use super::{now_millis, Backend, State, Store, StoreError, StoredRegistration, STORED_COLUMNS};
 
 /// A registration request to store before ZEGO is called.
 #[derive(Debug, Clone)]
@@ -48,6 +52,151 @@ pub enum Completion {
     Retry { code: Option<i64>, message: String, next_attempt_at: i64 },
 }
 
+/// An upsert's values, owned so that they can move to the writer thread.
+#[derive(Debug, Clone)]
+struct UpsertValues {
+    token: String,
+    token_hash: String,
+    user_id: String,
+    provider: &'static str,
+    platform: &'static str,
+    device_id: Option<String>,
+    lease_owner: String,
+    lease_until: i64,
+    unchanged_window_ms: i64,
+    device_limit: usize,
+    now: i64,
+}
+
+impl UpsertValues {
+    fn new(request: &UpsertRequest<'_>) -> Self {
+        let registration = request.registration;
+        let now = now_millis();
+        Self {
+            token: registration.token.as_str().to_owned(),
+            token_hash: registration.token.short_hash(),
+            user_id: registration.user_id.as_str().to_owned(),
+            provider: registration.provider().as_str(),
+            platform: registration.platform.as_str(),
+            device_id: registration.device_id.as_ref().map(|device| device.as_str().to_owned()),
+            lease_owner: request.lease_owner.to_owned(),
+            lease_until: now + request.lease_ms,
+            unchanged_window_ms: request.unchanged_window_ms,
+            device_limit: request.device_limit,
+            now,
+        }
+    }
+
+    /// Tells whether `row` is this registration, done within the window.
+    fn is_unchanged(&self, row: &StoredRegistration) -> bool {
+        self.unchanged_window_ms > 0
+            && row.state == State::Registered
+            && row.user_id == self.user_id
+            && row.provider == self.provider
+            && row.platform == self.platform
+            && row.device_id == self.device_id
+            && row
+                .registered_at
+                .is_some_and(|registered_at| self.now - registered_at < self.unchanged_window_ms)
+    }
+
+    /// Returns the rows beyond the device limit among the user's active
+    /// rows (newest first), never the row just written.
+    fn over_limit(&self, active: Vec<(i64, String)>, written: i64) -> Vec<(i64, String)> {
+        if self.device_limit == 0 {
+            return Vec::new();
+        }
+        active.into_iter().skip(self.device_limit).filter(|(id, _)| *id != written).collect()
+    }
+
+    fn outcome(
+        &self,
+        existing: Option<StoredRegistration>,
+        id: i64,
+        generation: i64,
+        evicted: Vec<String>,
+    ) -> UpsertOutcome {
+        let moved_from = existing.map(|row| row.user_id).filter(|user| *user != self.user_id);
+        UpsertOutcome::Pending { id, generation, moved_from, evicted }
+    }
+}
+
+const UPSERT: &str = "INSERT INTO registrations
+         (token, token_hash, user_id, provider, platform, device_id, state, generation, attempts,
+          next_attempt_at, lease_owner, lease_until, requested_at, created_at, updated_at)
+     VALUES ($1, $2, $3, $4, $5, $6, 'pending', 1, 0, $7, $8, $9, $7, $7, $7)
+     ON CONFLICT (token) DO UPDATE SET
+         user_id = excluded.user_id,
+         provider = excluded.provider,
+         platform = excluded.platform,
+         device_id = excluded.device_id,
+         state = 'pending',
+         generation = registrations.generation + 1,
+         attempts = 0,
+         next_attempt_at = excluded.next_attempt_at,
+         lease_owner = excluded.lease_owner,
+         lease_until = excluded.lease_until,
+         last_code = NULL,
+         last_message = NULL,
+         requested_at = excluded.requested_at,
+         updated_at = excluded.updated_at
+     RETURNING id, generation";
+
+const ACTIVE_OF_USER: &str = "SELECT id, token_hash FROM registrations
+     WHERE user_id = $1 AND state IN ('pending', 'registered')
+     ORDER BY requested_at DESC, id DESC";
+
+const TOUCH: &str = "UPDATE registrations SET requested_at = $1 WHERE id = $2";
+
+const REMOVE_BY_ID: &str = "UPDATE registrations
+     SET state = 'removed', generation = generation + 1, next_attempt_at = NULL,
+         lease_owner = NULL, lease_until = NULL, updated_at = $1
+     WHERE id = $2";
+
+const COMPLETE: &str = "UPDATE registrations
+     SET state = $1, attempts = attempts + $2, next_attempt_at = $3, lease_owner = NULL,
+         lease_until = NULL, last_code = $4, last_message = $5,
+         zego_request_id = COALESCE($6, zego_request_id),
+         registered_at = COALESCE($7, registered_at), updated_at = $8
+     WHERE id = $9 AND generation = $10";
+
+const REMOVE_TOKEN: &str = "UPDATE registrations
+     SET state = 'removed', generation = generation + 1, next_attempt_at = NULL,
+         lease_owner = NULL, lease_until = NULL, updated_at = $1
+     WHERE token = $2 AND user_id = $3 AND state <> 'removed'";
+
+const REMOVE_USER: &str = "UPDATE registrations
+     SET state = 'removed', generation = generation + 1, next_attempt_at = NULL,
+         lease_owner = NULL, lease_until = NULL, updated_at = $1
+     WHERE user_id = $2 AND state <> 'removed'";
+
+const RESYNC: &str = "WITH ranked AS (
+         SELECT id, ROW_NUMBER() OVER (ORDER BY id) - 1 AS position
+         FROM registrations WHERE state IN ('registered', 'pending')
+     )
+     UPDATE registrations
+     SET state = 'pending', generation = generation + 1, attempts = 0,
+         next_attempt_at = $1 + ranked.position * $2, lease_owner = NULL,
+         lease_until = NULL, updated_at = $1
+     FROM ranked
+     WHERE registrations.id = ranked.id";
+
+/// The values a completion writes: state, code, message, next attempt,
+/// ZEGO request id and registration time.
+type CompletionValues<'a> = (&'static str, Option<i64>, &'a str, Option<i64>, Option<&'a str>, Option<i64>);
+
+fn completion_values(completion: &Completion, now: i64) -> CompletionValues<'_> {
+    match completion {
+        Completion::Registered { request_id } => {
+            ("registered", Some(0), "success", None, request_id.as_deref(), Some(now))
+        }
+        Completion::Failed { code, message } => ("failed", *code, message, None, None, None),
+        Completion::Retry { code, message, next_attempt_at } => {
+            ("pending", *code, message, Some(*next_attempt_at), None, None)
+        }
+    }
+}
+
 impl Store {
     /// Stores a registration request as pending and leased to the caller,
     /// unless the same registration succeeded within the window.
@@ -56,95 +205,13 @@ impl Store {
     /// then has more active devices than the limit, the least recently
     /// registered ones are marked removed.
     pub async fn upsert_pending(&self, request: &UpsertRequest<'_>) -> Result<UpsertOutcome, StoreError> {
-        let registration = request.registration;
-        let now = now_millis();
-        let token = registration.token.as_str();
-        let device_id = registration.device_id.as_ref().map(zego_core::DeviceId::as_str);
-        let select_sql =
-            format!("SELECT {STORED_COLUMNS} FROM registrations WHERE token = $1{}", self.lock_clause());
-        let active_sql = format!(
-            "SELECT id, token_hash FROM registrations
-             WHERE user_id = $1 AND state IN ('pending', 'registered')
-             ORDER BY requested_at DESC, id DESC{}",
-            self.lock_clause()
-        );
-
-        with_writer!(self, |pool| {
-            let mut tx = pool.begin().await?;
-
-            // Answer an unchanged registration from the store.
-            let existing = sqlx::query(&select_sql).bind(token).fetch_optional(&mut *tx).await?;
-            let existing = existing.as_ref().map(super::stored_from_row).transpose()?;
-            if let Some(row) = &existing {
-                if is_unchanged(row, registration, request.unchanged_window_ms, now) {
-                    // The device was seen now, which matters to the device limit.
-                    sqlx::query("UPDATE registrations SET requested_at = $1 WHERE id = $2")
-                        .bind(now)
-                        .bind(row.id)
-                        .execute(&mut *tx)
-                        .await?;
-                    tx.commit().await?;
-                    return Ok(UpsertOutcome::Unchanged(Box::new(row.clone())));
-                }
+        let values = UpsertValues::new(request);
+        match &self.backend {
+            Backend::Sqlite { writer, .. } => {
+                writer.run(move |connection| upsert_sqlite(connection, &values)).await
             }
-
-            // Insert the row, or take it over for this user and request.
-            let upserted = sqlx::query(
-                "INSERT INTO registrations
-                     (token, token_hash, user_id, provider, platform, device_id, state, generation, attempts,
-                      next_attempt_at, lease_owner, lease_until, requested_at, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, 'pending', 1, 0, $7, $8, $9, $7, $7, $7)
-                 ON CONFLICT (token) DO UPDATE SET
-                     user_id = excluded.user_id,
-                     provider = excluded.provider,
-                     platform = excluded.platform,
-                     device_id = excluded.device_id,
-                     state = 'pending',
-                     generation = registrations.generation + 1,
-                     attempts = 0,
-                     next_attempt_at = excluded.next_attempt_at,
-                     lease_owner = excluded.lease_owner,
-                     lease_until = excluded.lease_until,
-                     last_code = NULL,
-                     last_message = NULL,
-                     requested_at = excluded.requested_at,
-                     updated_at = excluded.updated_at
-                 RETURNING id, generation",
-            )
-            .bind(token)
-            .bind(registration.token.short_hash())
-            .bind(registration.user_id.as_str())
-            .bind(registration.provider().as_str())
-            .bind(registration.platform.as_str())
-            .bind(device_id)
-            .bind(now)
-            .bind(request.lease_owner)
-            .bind(now + request.lease_ms)
-            .fetch_one(&mut *tx)
-            .await?;
-            let id: i64 = upserted.try_get("id")?;
-            let generation: i64 = upserted.try_get("generation")?;
-
-            // Enforce the device limit on the user's active rows.
-            let mut evicted = Vec::new();
-            if request.device_limit > 0 {
-                let active =
-                    sqlx::query(&active_sql).bind(registration.user_id.as_str()).fetch_all(&mut *tx).await?;
-                for row in active.iter().skip(request.device_limit) {
-                    let evicted_id: i64 = row.try_get("id")?;
-                    if evicted_id == id {
-                        continue;
-                    }
-                    sqlx::query(REMOVE_BY_ID).bind(now).bind(evicted_id).execute(&mut *tx).await?;
-                    evicted.push(row.try_get::<String, _>("token_hash")?);
-                }
-            }
-            tx.commit().await?;
-
-            let moved_from =
-                existing.map(|row| row.user_id).filter(|user| user != registration.user_id.as_str());
-            Ok(UpsertOutcome::Pending { id, generation, moved_from, evicted })
-        })
+            Backend::Postgres(pool) => upsert_postgres(pool, &values).await,
+        }
     }
 
     /// Records how a ZEGO call for a row ended and releases its lease.
@@ -159,81 +226,86 @@ impl Store {
         completion: &Completion,
     ) -> Result<bool, StoreError> {
         let now = now_millis();
-        let (state, code, message, next_attempt_at, request_id, registered_at) = match completion {
-            Completion::Registered { request_id } => {
-                ("registered", Some(0), Some("success"), None, request_id.as_deref(), Some(now))
+        let attempts = i64::from(attempts);
+        let changed = match &self.backend {
+            Backend::Sqlite { writer, .. } => {
+                let completion = completion.clone();
+                writer
+                    .run(move |connection| {
+                        let (state, code, message, next_attempt_at, request_id, registered_at) =
+                            completion_values(&completion, now);
+                        let changed = connection.prepare_cached(COMPLETE)?.execute(named_params! {
+                            "$1": state, "$2": attempts, "$3": next_attempt_at, "$4": code, "$5": message,
+                            "$6": request_id, "$7": registered_at, "$8": now, "$9": id, "$10": generation,
+                        })?;
+                        Ok(changed as u64)
+                    })
+                    .await?
             }
-            Completion::Failed { code, message } => {
-                ("failed", *code, Some(message.as_str()), None, None, None)
-            }
-            Completion::Retry { code, message, next_attempt_at } => {
-                ("pending", *code, Some(message.as_str()), Some(*next_attempt_at), None, None)
+            Backend::Postgres(pool) => {
+                let (state, code, message, next_attempt_at, request_id, registered_at) =
+                    completion_values(completion, now);
+                sqlx::query(COMPLETE)
+                    .bind(state)
+                    .bind(attempts)
+                    .bind(next_attempt_at)
+                    .bind(code)
+                    .bind(message)
+                    .bind(request_id)
+                    .bind(registered_at)
+                    .bind(now)
+                    .bind(id)
+                    .bind(generation)
+                    .execute(pool)
+                    .await?
+                    .rows_affected()
             }
         };
-        let result = with_writer!(self, |pool| {
-            sqlx::query(
-                "UPDATE registrations
-                 SET state = $1, attempts = attempts + $2, next_attempt_at = $3, lease_owner = NULL,
-                     lease_until = NULL, last_code = $4, last_message = $5,
-                     zego_request_id = COALESCE($6, zego_request_id),
-                     registered_at = COALESCE($7, registered_at), updated_at = $8
-                 WHERE id = $9 AND generation = $10",
-            )
-            .bind(state)
-            .bind(i64::from(attempts))
-            .bind(next_attempt_at)
-            .bind(code)
-            .bind(message)
-            .bind(request_id)
-            .bind(registered_at)
-            .bind(now)
-            .bind(id)
-            .bind(generation)
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
-        Ok(result == 1)
+        Ok(changed == 1)
     }
 
     /// Marks one of a user's tokens removed. Returns false when the user has
     /// no such active token.
     pub async fn remove_token(&self, user_id: &str, token: &str) -> Result<bool, StoreError> {
         let now = now_millis();
-        let result = with_writer!(self, |pool| {
-            sqlx::query(
-                "UPDATE registrations
-                 SET state = 'removed', generation = generation + 1, next_attempt_at = NULL,
-                     lease_owner = NULL, lease_until = NULL, updated_at = $1
-                 WHERE token = $2 AND user_id = $3 AND state <> 'removed'",
-            )
-            .bind(now)
-            .bind(token)
-            .bind(user_id)
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
-        Ok(result == 1)
+        let changed = match &self.backend {
+            Backend::Sqlite { writer, .. } => {
+                let (user_id, token) = (user_id.to_owned(), token.to_owned());
+                writer
+                    .run(move |connection| {
+                        let statement = &mut connection.prepare_cached(REMOVE_TOKEN)?;
+                        Ok(statement.execute(named_params! {"$1": now, "$2": token, "$3": user_id})? as u64)
+                    })
+                    .await?
+            }
+            Backend::Postgres(pool) => sqlx::query(REMOVE_TOKEN)
+                .bind(now)
+                .bind(token)
+                .bind(user_id)
+                .execute(pool)
+                .await?
+                .rows_affected(),
+        };
+        Ok(changed == 1)
     }
 
     /// Marks every token of a user removed and returns how many there were.
     pub async fn remove_user(&self, user_id: &str) -> Result<u64, StoreError> {
         let now = now_millis();
-        let result = with_writer!(self, |pool| {
-            sqlx::query(
-                "UPDATE registrations
-                 SET state = 'removed', generation = generation + 1, next_attempt_at = NULL,
-                     lease_owner = NULL, lease_until = NULL, updated_at = $1
-                 WHERE user_id = $2 AND state <> 'removed'",
-            )
-            .bind(now)
-            .bind(user_id)
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
-        Ok(result)
+        match &self.backend {
+            Backend::Sqlite { writer, .. } => {
+                let user_id = user_id.to_owned();
+                writer
+                    .run(move |connection| {
+                        let statement = &mut connection.prepare_cached(REMOVE_USER)?;
+                        Ok(statement.execute(named_params! {"$1": now, "$2": user_id})? as u64)
+                    })
+                    .await
+            }
+            Backend::Postgres(pool) => {
+                Ok(sqlx::query(REMOVE_USER).bind(now).bind(user_id).execute(pool).await?.rows_affected())
+            }
+        }
     }
 
     /// Queues every registered or pending row for registration again, due
@@ -241,40 +313,113 @@ impl Store {
     /// sends them at a bounded rate. Returns how many rows were queued.
     pub async fn resync(&self, spacing_ms: i64) -> Result<u64, StoreError> {
         let now = now_millis();
-        let result = with_writer!(self, |pool| {
-            sqlx::query(
-                "WITH ranked AS (
-                     SELECT id, ROW_NUMBER() OVER (ORDER BY id) - 1 AS position
-                     FROM registrations WHERE state IN ('registered', 'pending')
-                 )
-                 UPDATE registrations
-                 SET state = 'pending', generation = generation + 1, attempts = 0,
-                     next_attempt_at = $1 + ranked.position * $2, lease_owner = NULL,
-                     lease_until = NULL, updated_at = $1
-                 FROM ranked
-                 WHERE registrations.id = ranked.id",
-            )
-            .bind(now)
-            .bind(spacing_ms)
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
-        Ok(result)
+        match &self.backend {
+            Backend::Sqlite { writer, .. } => {
+                writer
+                    .run(move |connection| {
+                        let statement = &mut connection.prepare_cached(RESYNC)?;
+                        Ok(statement.execute(named_params! {"$1": now, "$2": spacing_ms})? as u64)
+                    })
+                    .await
+            }
+            Backend::Postgres(pool) => {
+                Ok(sqlx::query(RESYNC).bind(now).bind(spacing_ms).execute(pool).await?.rows_affected())
+            }
+        }
     }
 }
 
-fn is_unchanged(row: &StoredRegistration, registration: &Registration, window_ms: i64, now: i64) -> bool {
-    window_ms > 0
-        && row.state == super::State::Registered
-        && row.user_id == registration.user_id.as_str()
-        && row.provider == registration.provider().as_str()
-        && row.platform == registration.platform.as_str()
-        && row.device_id.as_deref() == registration.device_id.as_ref().map(zego_core::DeviceId::as_str)
-        && row.registered_at.is_some_and(|registered_at| now - registered_at < window_ms)
+fn upsert_sqlite(
+    connection: &rusqlite::Connection,
+    values: &UpsertValues,
+) -> Result<UpsertOutcome, StoreError> {
+    // Answer an unchanged registration from the store.
+    let select = format!("SELECT {STORED_COLUMNS} FROM registrations WHERE token = $1");
+    let existing = connection
+        .prepare_cached(&select)?
+        .query_row(named_params! {"$1": values.token}, super::stored_from_sqlite_row)
+        .optional()?
+        .transpose()?;
+    if let Some(row) = &existing {
+        if values.is_unchanged(row) {
+            // The device was seen now, which matters to the device limit.
+            connection.prepare_cached(TOUCH)?.execute(named_params! {"$1": values.now, "$2": row.id})?;
+            return Ok(UpsertOutcome::Unchanged(Box::new(row.clone())));
+        }
+    }
+
+    // Insert the row, or take it over for this user and request.
+    let (id, generation): (i64, i64) = connection.prepare_cached(UPSERT)?.query_row(
+        named_params! {
+            "$1": values.token, "$2": values.token_hash, "$3": values.user_id, "$4": values.provider,
+            "$5": values.platform, "$6": values.device_id, "$7": values.now, "$8": values.lease_owner,
+            "$9": values.lease_until,
+        },
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
+
+    // Enforce the device limit on the user's active rows.
+    let mut evicted = Vec::new();
+    if values.device_limit > 0 {
+        let active: Vec<(i64, String)> = connection
+            .prepare_cached(ACTIVE_OF_USER)?
+            .query_map(named_params! {"$1": values.user_id}, |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        for (evicted_id, token_hash) in values.over_limit(active, id) {
+            connection
+                .prepare_cached(REMOVE_BY_ID)?
+                .execute(named_params! {"$1": values.now, "$2": evicted_id})?;
+            evicted.push(token_hash);
+        }
+    }
+    Ok(values.outcome(existing, id, generation, evicted))
 }
 
-const REMOVE_BY_ID: &str = "UPDATE registrations
-     SET state = 'removed', generation = generation + 1, next_attempt_at = NULL,
-         lease_owner = NULL, lease_until = NULL, updated_at = $1
-     WHERE id = $2";
+async fn upsert_postgres(pool: &sqlx::PgPool, values: &UpsertValues) -> Result<UpsertOutcome, StoreError> {
+    let mut tx = pool.begin().await?;
+
+    // Answer an unchanged registration from the store.
+    let select = format!("SELECT {STORED_COLUMNS} FROM registrations WHERE token = $1 FOR UPDATE");
+    let existing = sqlx::query(&select).bind(&values.token).fetch_optional(&mut *tx).await?;
+    let existing = existing.as_ref().map(super::stored_from_row).transpose()?;
+    if let Some(row) = &existing {
+        if values.is_unchanged(row) {
+            sqlx::query(TOUCH).bind(values.now).bind(row.id).execute(&mut *tx).await?;
+            tx.commit().await?;
+            return Ok(UpsertOutcome::Unchanged(Box::new(row.clone())));
+        }
+    }
+
+    // Insert the row, or take it over for this user and request.
+    let upserted = sqlx::query(UPSERT)
+        .bind(&values.token)
+        .bind(&values.token_hash)
+        .bind(&values.user_id)
+        .bind(values.provider)
+        .bind(values.platform)
+        .bind(&values.device_id)
+        .bind(values.now)
+        .bind(&values.lease_owner)
+        .bind(values.lease_until)
+        .fetch_one(&mut *tx)
+        .await?;
+    let id: i64 = upserted.try_get("id")?;
+    let generation: i64 = upserted.try_get("generation")?;
+
+    // Enforce the device limit on the user's active rows, locked against concurrent requests.
+    let mut evicted = Vec::new();
+    if values.device_limit > 0 {
+        let active_sql = format!("{ACTIVE_OF_USER} FOR UPDATE");
+        let rows = sqlx::query(&active_sql).bind(&values.user_id).fetch_all(&mut *tx).await?;
+        let active = rows
+            .iter()
+            .map(|row| Ok((row.try_get("id")?, row.try_get("token_hash")?)))
+            .collect::<Result<Vec<(i64, String)>, sqlx::Error>>()?;
+        for (evicted_id, token_hash) in values.over_limit(active, id) {
+            sqlx::query(REMOVE_BY_ID).bind(values.now).bind(evicted_id).execute(&mut *tx).await?;
+            evicted.push(token_hash);
+        }
+    }
+    tx.commit().await?;
+    Ok(values.outcome(existing, id, generation, evicted))
+}
