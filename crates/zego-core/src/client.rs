@@ -112,6 +112,10 @@ pub struct ClientConfig {
     /// Time allowed for one whole request, from connecting to the last byte of the reply.
     pub timeout: Duration,
     pub retry: RetryPolicy,
+    /// Requests in flight to ZEGO at most; more wait for a free slot. This
+    /// bounds the connections (and their buffers) that a burst of
+    /// registrations opens.
+    pub max_concurrent_requests: usize,
 }
 
 impl Default for ClientConfig {
@@ -123,6 +127,7 @@ impl Default for ClientConfig {
             connect_timeout: Duration::from_secs(3),
             timeout: Duration::from_secs(10),
             retry: RetryPolicy::default(),
+            max_concurrent_requests: 128,
         }
     }
 }
@@ -142,6 +147,7 @@ pub struct Registered {
 #[derive(Clone)]
 pub struct ZegoClient {
     http: reqwest::Client,
+    slots: std::sync::Arc<tokio::sync::Semaphore>,
     signer: Signer,
     endpoint: Url,
     config: ClientConfig,
@@ -186,15 +192,20 @@ impl ZegoClient {
         if config.retry.max_attempts == 0 {
             return Err(Error::InvalidConfig("max_attempts must be at least 1".into()));
         }
+        if config.max_concurrent_requests == 0 {
+            return Err(Error::InvalidConfig("max_concurrent_requests must be at least 1".into()));
+        }
         let http = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .timeout(config.timeout)
             .pool_idle_timeout(Duration::from_secs(60))
             .tcp_nodelay(true)
+            .pool_max_idle_per_host(config.max_concurrent_requests)
             .user_agent(concat!("zego-push/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|error| Error::InvalidConfig(format!("cannot build the HTTP client: {error}")))?;
-        Ok(Self { http, signer, endpoint, config })
+        let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_requests));
+        Ok(Self { http, slots, signer, endpoint, config })
     }
 
     pub fn signer(&self) -> &Signer {
@@ -295,6 +306,7 @@ impl ZegoClient {
         }
 
         let body = serde_json::to_vec(&signed.body).expect("a JSON value serializes");
+        let _slot = self.slots.acquire().await.expect("the semaphore is never closed");
         let sent = self.http.post(url).headers(headers).body(body).send().await;
         let response = match sent {
             Ok(response) => response,

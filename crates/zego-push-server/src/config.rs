@@ -33,6 +33,7 @@ pub mod env {
     pub const TIMEOUT_MS: &str = "ZEGO_TIMEOUT_MS";
     pub const CONNECT_TIMEOUT_MS: &str = "ZEGO_CONNECT_TIMEOUT_MS";
     pub const MAX_ATTEMPTS: &str = "ZEGO_MAX_ATTEMPTS";
+    pub const MAX_CONCURRENT_REQUESTS: &str = "ZEGO_MAX_CONCURRENT_REQUESTS";
     pub const AUTH: &str = "ZEGO_PUSH_AUTH";
     pub const JWT_ALGORITHM: &str = "ZEGO_PUSH_JWT_ALGORITHM";
     pub const JWT_SECRET: &str = "ZEGO_PUSH_JWT_SECRET";
@@ -143,6 +144,10 @@ pub struct Args {
     /// ZEGO requests sent at most within one registration request, 1 to 10 [default: 3].
     #[arg(long, env = env::MAX_ATTEMPTS)]
     pub zego_max_attempts: Option<u32>,
+
+    /// ZEGO requests in flight at most; more wait for a free slot [default: 128].
+    #[arg(long, env = env::MAX_CONCURRENT_REQUESTS)]
+    pub zego_max_concurrent_requests: Option<usize>,
 
     /// Authentication: none, jwt, api-key, or a comma list such as jwt,api-key [default: none].
     /// "none" is allowed only on a loopback address unless --insecure-allow-unauthenticated.
@@ -294,6 +299,7 @@ impl Args {
                 zego_timeout_ms,
                 zego_connect_timeout_ms,
                 zego_max_attempts,
+                zego_max_concurrent_requests,
                 auth,
                 jwt_algorithm,
                 jwt_secret,
@@ -359,6 +365,7 @@ impl Args {
             connect_timeout: Duration::from_millis(self.zego_connect_timeout_ms.unwrap_or(2_000)),
             timeout: Duration::from_millis(self.zego_timeout_ms.unwrap_or(5_000)),
             retry: RetryPolicy { max_attempts, ..RetryPolicy::default() },
+            max_concurrent_requests: self.zego_max_concurrent_requests.unwrap_or(128).max(1),
         })
     }
 
