@@ -278,3 +278,37 @@ pub async fn set_mock_faults(mock: &Process, faults: Value) {
         .expect("the mock answers");
     assert_eq!(response.status(), 200, "the mock accepts the faults {faults}");
 }
+
+/// A zego-mock and a live-mode server that sends to it, sharing one directory.
+#[derive(Debug)]
+pub struct Live {
+    pub dir: tempfile::TempDir,
+    pub mock: Process,
+    pub server: Process,
+}
+
+/// Starts a mock and a live-mode server that sends to it, with `args` added.
+pub fn start_live(args: &[&str]) -> Live {
+    start_live_with_env(args, &[])
+}
+
+/// Like [`start_live`], with environment variables for the server.
+pub fn start_live_with_env(args: &[&str], env: &[(&str, &str)]) -> Live {
+    let dir = tempfile::tempdir().expect("a temporary directory can be made");
+    let mock = start_mock(dir.path());
+    let mut options = ServerOptions::live(&mock).args(args.iter().copied());
+    options.env.extend(env.iter().map(|(name, value)| ((*name).to_owned(), (*value).to_owned())));
+    let server = start_server(dir.path(), &options);
+    Live { dir, mock, server }
+}
+
+/// Returns the first 12 hex digits of the token's SHA-256, as the server logs and lists it.
+pub fn short_hash(token: &str) -> String {
+    use sha2::Digest;
+    hex::encode(&sha2::Sha256::digest(token.as_bytes())[..6])
+}
+
+/// Returns the `Retry-After` header's seconds, if the header is there and numeric.
+pub fn retry_after_seconds(headers: &reqwest::header::HeaderMap) -> Option<u64> {
+    headers.get("retry-after")?.to_str().ok()?.parse().ok()
+}

@@ -4,34 +4,14 @@
 
 use std::time::Duration;
 
-use reqwest::header::HeaderMap;
 use reqwest::Method;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use zego_push_e2e::{
-    mock_registrations, send_json, start_mock, start_server, wait_for_empty_outbox, Process, ServerOptions,
+    mock_registrations, retry_after_seconds, send_json, short_hash, start_live, wait_for_empty_outbox,
+    Process,
 };
 
 const APNS_TOKEN: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90";
-
-struct Live {
-    _dir: tempfile::TempDir,
-    mock: Process,
-    server: Process,
-}
-
-/// Starts a mock and a live-mode server that sends to it, with `args` added.
-fn start_live(args: &[&str]) -> Live {
-    let dir = tempfile::tempdir().unwrap();
-    let mock = start_mock(dir.path());
-    let server = start_server(dir.path(), &ServerOptions::live(&mock).args(args.iter().copied()));
-    Live { _dir: dir, mock, server }
-}
-
-/// Returns the first 12 hex digits of the token's SHA-256, as the server logs and lists it.
-fn short_hash(token: &str) -> String {
-    hex::encode(&Sha256::digest(token.as_bytes())[..6])
-}
 
 async fn register(server: &Process, user_id: &str, token: &str, platform: &str) -> (u16, Value) {
     let body = json!({"user_id": user_id, "fcm_token": token, "platform": platform});
@@ -62,10 +42,6 @@ fn token_hashes(devices: &[Value]) -> Vec<String> {
 /// Returns how often the mock registered `token`.
 async fn registrations_of(mock: &Process, token: &str) -> usize {
     mock_registrations(mock).await.iter().filter(|registration| registration["push_id"] == token).count()
-}
-
-fn retry_after_seconds(headers: &HeaderMap) -> Option<u64> {
-    headers.get("retry-after")?.to_str().ok()?.parse().ok()
 }
 
 #[tokio::test]

@@ -7,23 +7,9 @@ use reqwest::header::HeaderMap;
 use reqwest::Method;
 use serde_json::{json, Value};
 use zego_push_e2e::{
-    mock_calls, mock_registrations, outbox_depth, send_json, set_mock_faults, start_mock, start_server,
-    wait_for_empty_outbox, Process, ServerOptions,
+    mock_calls, mock_registrations, outbox_depth, retry_after_seconds, send_json, set_mock_faults,
+    start_live, wait_for_empty_outbox, Process,
 };
-
-struct Live {
-    _dir: tempfile::TempDir,
-    mock: Process,
-    server: Process,
-}
-
-/// Starts a mock and a live-mode server that sends to it, with `args` added.
-fn start_live(args: &[&str]) -> Live {
-    let dir = tempfile::tempdir().unwrap();
-    let mock = start_mock(dir.path());
-    let server = start_server(dir.path(), &ServerOptions::live(&mock).args(args.iter().copied()));
-    Live { _dir: dir, mock, server }
-}
 
 fn registration(user_id: &str, token: &str) -> Value {
     json!({"user_id": user_id, "fcm_token": token, "platform": "android"})
@@ -32,10 +18,6 @@ fn registration(user_id: &str, token: &str) -> Value {
 async fn register(server: &Process, user_id: &str, token: &str) -> (u16, HeaderMap, Value) {
     let body = registration(user_id, token);
     send_json(Method::POST, &server.url("/api/register-push-token"), None, Some(&body)).await
-}
-
-fn retry_after_seconds(headers: &HeaderMap) -> Option<u64> {
-    headers.get("retry-after")?.to_str().ok()?.parse().ok()
 }
 
 #[tokio::test]

@@ -6,8 +6,7 @@ use std::time::Duration;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use reqwest::Method;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
-use zego_push_e2e::{send_json, set_mock_faults, start_mock, start_server, Process, ServerOptions, SECRET};
+use zego_push_e2e::{send_json, set_mock_faults, short_hash, start_live_with_env, Process, SECRET};
 use zego_push_server::auth::hash_api_key;
 
 /// The HS256 secret the server verifies user JWTs with.
@@ -19,27 +18,6 @@ const WRONG_API_KEY: &str = "wrong-api-key-83b6f2c4e1a0";
 
 /// ZEGO's code for a signature that does not match the ServerSecret.
 const SIGNATURE_ERROR: i64 = 100_000_005;
-
-struct Live {
-    _dir: tempfile::TempDir,
-    mock: Process,
-    server: Process,
-}
-
-/// Starts a mock and a live-mode server that sends to it, with `args` added.
-fn start_live(args: &[&str], env: &[(&str, &str)]) -> Live {
-    let dir = tempfile::tempdir().unwrap();
-    let mock = start_mock(dir.path());
-    let mut options = ServerOptions::live(&mock).args(args.iter().copied());
-    options.env.extend(env.iter().map(|(name, value)| ((*name).to_owned(), (*value).to_owned())));
-    let server = start_server(dir.path(), &options);
-    Live { _dir: dir, mock, server }
-}
-
-/// Returns the first 12 hex digits of the token's SHA-256, as the server logs it.
-fn short_hash(token: &str) -> String {
-    hex::encode(&Sha256::digest(token.as_bytes())[..6])
-}
 
 fn registration(user_id: &str, token: &str) -> Value {
     json!({"user_id": user_id, "fcm_token": token, "platform": "android"})
@@ -86,7 +64,7 @@ fn user_jwt(user_id: &str) -> String {
 
 #[tokio::test]
 async fn json_log_lines_carry_request_id() {
-    let mut live = start_live(&["--log-format", "json"], &[]);
+    let mut live = start_live_with_env(&["--log-format", "json"], &[]);
     let url = live.server.url("/api/register-push-token");
 
     let (status, headers, reply) =
@@ -141,7 +119,7 @@ async fn log_never_contains_secrets_or_tokens() {
         "600000",
     ];
     // Debug lines of every crate, the HTTP client and SQL included, are scanned too.
-    let mut live = start_live(&args, &[("RUST_LOG", "debug")]);
+    let mut live = start_live_with_env(&args, &[("RUST_LOG", "debug")]);
     let jwt = user_jwt("bob");
     let tokens = ["fcm-token-success", "fcm-token-jwt-user", "fcm-token-rejected", "fcm-token-queued"];
 
@@ -192,7 +170,7 @@ async fn log_never_contains_secrets_or_tokens() {
 #[tokio::test]
 async fn metrics_count_registration_outcomes() {
     // A long outbox backoff keeps the queued row pending while the metrics are read.
-    let live = start_live(&["--outbox-base-delay-ms", "600000"], &[]);
+    let live = start_live_with_env(&["--outbox-base-delay-ms", "600000"], &[]);
     let (status, reply) = register(&live.server, None, "alice", "fcm-token-a").await;
     assert_eq!(status, 200, "{reply}");
 
@@ -227,7 +205,7 @@ async fn metrics_count_registration_outcomes() {
 
 #[tokio::test]
 async fn readyz_reports_store_and_outbox_depth() {
-    let live = start_live(&["--outbox-base-delay-ms", "600000"], &[]);
+    let live = start_live_with_env(&["--outbox-base-delay-ms", "600000"], &[]);
     let (status, _, ready) = send_json(Method::GET, &live.server.url("/readyz"), None, None).await;
     assert_eq!(status, 200, "{ready}");
     assert_eq!(ready["status"], "ready");
