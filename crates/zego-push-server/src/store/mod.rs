@@ -266,7 +266,16 @@ impl Store {
 
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        with_reader!(self, |pool| sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))?;
+        match &self.backend {
+            // The writer thread must be alive too, or no registration can be stored.
+            Backend::Sqlite { writer, reader } => {
+                writer.ping().await?;
+                sqlx::query("SELECT 1").execute(reader).await?;
+            }
+            Backend::Postgres(pool) => {
+                sqlx::query("SELECT 1").execute(pool).await?;
+            }
+        }
         Ok(())
     }
 

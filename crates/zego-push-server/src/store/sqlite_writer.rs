@@ -88,6 +88,11 @@ impl SqliteWriter {
         receive.await.map_err(|_| StoreError::Closed)?
     }
 
+    /// Checks that the writer thread runs and its connection answers.
+    pub(crate) async fn ping(&self) -> Result<(), StoreError> {
+        self.run(|connection| Ok(connection.execute_batch("SELECT 1")?)).await
+    }
+
     /// Finishes the queued jobs and stops the thread, closing the connection.
     pub(crate) async fn close(&self) {
         let (done, wait) = tokio::sync::oneshot::channel();
@@ -138,10 +143,18 @@ fn commit_batch(connection: &rusqlite::Connection, jobs: Vec<Job>) {
     let mut deliveries = Vec::with_capacity(jobs.len());
     for job in jobs {
         let _ = connection.execute_batch("SAVEPOINT job");
-        let (succeeded, deliver) = job(Some(connection));
+        // A job that panics is rolled back and its caller sees the store as
+        // closed, but the thread lives on for the other jobs.
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(Some(connection))));
+        let (succeeded, deliver) = if let Ok((succeeded, deliver)) = ran {
+            (succeeded, Some(deliver))
+        } else {
+            tracing::error!("a SQLite write job panicked; its changes are rolled back");
+            (false, None)
+        };
         let end = if succeeded { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
         let _ = connection.execute_batch(end);
-        deliveries.push(deliver);
+        deliveries.extend(deliver);
     }
 
     let commit_error = connection.execute_batch("COMMIT").err().map(|error| error.to_string());
@@ -151,5 +164,74 @@ fn commit_batch(connection: &rusqlite::Connection, jobs: Vec<Job>) {
     }
     for deliver in deliveries {
         deliver(commit_error.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn writer_with_table() -> (tempfile::TempDir, SqliteWriter) {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = SqliteWriter::open(&dir.path().join("writer.db")).unwrap();
+        writer
+            .run(|connection| Ok(connection.execute_batch("CREATE TABLE t (v INTEGER UNIQUE)")?))
+            .await
+            .unwrap();
+        (dir, writer)
+    }
+
+    async fn count(writer: &SqliteWriter) -> i64 {
+        writer
+            .run(|connection| Ok(connection.query_row("SELECT COUNT(*) FROM t", [], |row| row.get(0))?))
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn failed_job_rolls_back_alone() {
+        let (_dir, writer) = writer_with_table().await;
+        let mut jobs = Vec::new();
+        for value in [1, 2, 2, 3] {
+            let writer = writer.clone();
+            // The second 2 breaks the UNIQUE constraint after inserting 100, which must vanish too.
+            jobs.push(tokio::spawn(async move {
+                writer
+                    .run(move |connection| {
+                        connection.execute("INSERT INTO t (v) VALUES (?1)", [value * 100])?;
+                        connection.execute("INSERT INTO t (v) VALUES (?1)", [value])?;
+                        Ok(())
+                    })
+                    .await
+            }));
+        }
+        let mut failures = 0;
+        for job in jobs {
+            failures += usize::from(job.await.unwrap().is_err());
+        }
+        assert_eq!(failures, 1);
+        assert_eq!(count(&writer).await, 6);
+    }
+
+    #[tokio::test]
+    async fn panicking_job_leaves_writer_running() {
+        let (_dir, writer) = writer_with_table().await;
+        let panicked = writer
+            .run(|connection| -> Result<(), StoreError> {
+                connection.execute("INSERT INTO t (v) VALUES (1)", [])?;
+                panic!("a bug in a job");
+            })
+            .await;
+        assert!(matches!(panicked, Err(StoreError::Closed)), "{panicked:?}");
+        assert_eq!(count(&writer).await, 0, "the panicking job's insert is rolled back");
+        writer.ping().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn closed_writer_rejects_jobs() {
+        let (_dir, writer) = writer_with_table().await;
+        writer.close().await;
+        let result = writer.run(|_| Ok(())).await;
+        assert!(matches!(result, Err(StoreError::Closed)), "{result:?}");
     }
 }
