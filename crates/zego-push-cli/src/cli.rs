@@ -1,0 +1,361 @@
+//! Flags and subcommands. Each doc comment is the help text of its flag.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use zego_core::SignatureScheme;
+
+use crate::env;
+use crate::exit::EXIT_CODES_HELP;
+
+/// Registers mobile push tokens (FCM, APNs) with ZEGO's offline push
+/// service, and finds out why calls do not ring.
+///
+/// Settings come from flags, then environment variables. The ZEGO_* variable
+/// names are the ones zego-push-server reads. The ServerSecret is never
+/// printed; pass it through ZEGO_SERVER_SECRET, --server-secret-file or
+/// --server-secret-stdin, which keep it out of shell history.
+#[derive(Debug, Parser)]
+#[command(name = "zego-push", version, after_help = EXIT_CODES_HELP, after_long_help = EXIT_CODES_HELP)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Output settings shared by every subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Print one JSON document on standard output instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Log more detail on standard error: -v for each step, -vv for each
+    /// ZEGO request, -vvv for everything. RUST_LOG overrides it.
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the canonical string, nonce, timestamp and signature of a
+    /// PushRegister request, to compare with another implementation.
+    ///
+    /// The values are signed as given, without the input rules of
+    /// `register`, so that any implementation's output can be compared.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Sign(SignArgs),
+
+    /// Send one PushRegister call and print ZEGO's reply.
+    ///
+    /// The user id, token and platform are checked with the same rules as
+    /// zego-push-server before anything is sent.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Register(RegisterArgs),
+
+    /// Run the integration guide's troubleshooting checklist and print each
+    /// check as pass, warn or fail, with the fix.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Doctor(DoctorArgs),
+
+    /// Register every row of a CSV or JSON Lines file.
+    ///
+    /// Columns (CSV header row) or keys (JSON Lines): user_id, token
+    /// (also fcm_token or push_token), platform, and optional provider and
+    /// device_id. Invalid rows are reported with their line number and
+    /// skipped. A state file records each row's outcome, so a run stopped by
+    /// Ctrl-C or a crash resumes where it stopped when started again.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Import(ImportArgs),
+}
+
+/// The ZEGO project's credentials.
+#[derive(Debug, Clone, Args)]
+pub struct CredentialArgs {
+    /// The ZEGO project's AppId, from the ZEGO console.
+    #[arg(long, env = env::APP_ID)]
+    pub app_id: Option<String>,
+
+    /// The ServerSecret. A value given as a flag is visible in shell history
+    /// and to other users through `ps`; prefer the environment variable,
+    /// --server-secret-file or --server-secret-stdin.
+    #[arg(long, env = env::SERVER_SECRET, hide_env_values = true)]
+    pub server_secret: Option<String>,
+
+    /// A file whose content is the ServerSecret; surrounding whitespace is
+    /// ignored. Wins over --server-secret.
+    #[arg(long, env = env::SERVER_SECRET_FILE, value_name = "PATH")]
+    pub server_secret_file: Option<PathBuf>,
+
+    /// Read the ServerSecret from the first line of standard input. Wins
+    /// over --server-secret-file and --server-secret.
+    #[arg(long)]
+    pub server_secret_stdin: bool,
+}
+
+/// How requests are named and signed.
+#[derive(Debug, Clone, Args)]
+pub struct ProtocolArgs {
+    /// Request signing scheme: guide (sorted-parameter HMAC-SHA256, as in
+    /// the integration guide) or v2 (ZEGO Signature 2.0, MD5).
+    #[arg(long, env = env::SIGNATURE_SCHEME, default_value = "guide", value_parser = parse_scheme)]
+    pub scheme: SignatureScheme,
+
+    /// The ZEGO action that binds a push token to a user.
+    #[arg(long, env = env::ACTION, default_value = zego_core::client::DEFAULT_ACTION)]
+    pub action: String,
+}
+
+/// Where ZEGO is and how patiently to wait for it.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectionArgs {
+    /// ZEGO API base URL; overrides --region [default: https://rtc-api.zego.im].
+    #[arg(long, env = env::BASE_URL, value_name = "URL")]
+    pub base_url: Option<String>,
+
+    /// ZEGO region whose API host to use: unified, sha, hkg, fra, lax, bom or sgp.
+    #[arg(long, env = env::REGION, default_value = "unified")]
+    pub region: String,
+
+    /// Time allowed for one ZEGO request, in milliseconds.
+    #[arg(long, env = env::TIMEOUT_MS, default_value_t = 5_000, value_name = "MS")]
+    pub timeout_ms: u64,
+
+    /// Time allowed to connect to ZEGO, in milliseconds.
+    #[arg(long, env = env::CONNECT_TIMEOUT_MS, default_value_t = 2_000, value_name = "MS")]
+    pub connect_timeout_ms: u64,
+
+    /// Requests sent at most for one registration when ZEGO is unreachable
+    /// or busy, the first included; 1 to 10.
+    #[arg(long, env = env::MAX_ATTEMPTS, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub max_attempts: u32,
+}
+
+fn parse_scheme(value: &str) -> Result<SignatureScheme, String> {
+    value.parse()
+}
+
+/// One registration's fields, as `register` and `doctor` take them.
+#[derive(Debug, Clone, Args)]
+pub struct RegistrationArgs {
+    /// The ZEGO user id to bind the token to: 1 to 32 bytes of printable ASCII.
+    #[arg(long)]
+    pub user_id: String,
+
+    /// The device's push token: an FCM registration token, or an APNs
+    /// (VoIP) device token in hex.
+    #[arg(long, visible_aliases = ["fcm-token", "push-token"])]
+    pub token: String,
+
+    /// The device's platform: android or ios.
+    #[arg(long)]
+    pub platform: String,
+
+    /// The push service: fcm or apns [default: fcm for android, apns for ios].
+    #[arg(long)]
+    pub provider: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    #[command(flatten)]
+    pub credentials: CredentialArgs,
+
+    #[command(flatten)]
+    pub protocol: ProtocolArgs,
+
+    /// The UserId to sign.
+    #[arg(long)]
+    pub user_id: String,
+
+    /// The PushID (device token) to sign.
+    #[arg(long, visible_aliases = ["push-id", "fcm-token"])]
+    pub token: String,
+
+    /// The platform: android signs PushProvider 1 (FCM), ios 2 (APNs).
+    #[arg(long, required_unless_present = "provider")]
+    pub platform: Option<String>,
+
+    /// The push service: fcm (PushProvider 1) or apns (2); wins over --platform.
+    #[arg(long)]
+    pub provider: Option<String>,
+
+    /// The nonce to sign with [default: random, 8 hex digits for guide, 16 for v2].
+    #[arg(long)]
+    pub nonce: Option<String>,
+
+    /// The timestamp to sign with, in Unix seconds [default: now].
+    #[arg(long, allow_negative_numbers = true)]
+    pub timestamp: Option<i64>,
+}
+
+#[derive(Debug, Args)]
+pub struct RegisterArgs {
+    #[command(flatten)]
+    pub credentials: CredentialArgs,
+
+    #[command(flatten)]
+    pub protocol: ProtocolArgs,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+
+    #[command(flatten)]
+    pub registration: RegistrationArgs,
+
+    /// Print the exact request (URL, headers with the signature, body)
+    /// instead of sending it.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// The APNs environment a certificate is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ApnsEnvironment {
+    /// The sandbox: builds run from Xcode.
+    Development,
+    /// TestFlight and App Store builds.
+    Production,
+}
+
+impl ApnsEnvironment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApnsEnvironment::Development => "development",
+            ApnsEnvironment::Production => "production",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub credentials: CredentialArgs,
+
+    #[command(flatten)]
+    pub protocol: ProtocolArgs,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+
+    /// The user id of the test PushRegister [default: zego-push-doctor].
+    #[arg(long)]
+    pub user_id: Option<String>,
+
+    /// The token of the test PushRegister; use a test device's real token to
+    /// check its binding [default: a placeholder FCM token].
+    #[arg(long, visible_aliases = ["fcm-token", "push-token"])]
+    pub token: Option<String>,
+
+    /// The platform of the test PushRegister: android or ios.
+    #[arg(long, default_value = "android")]
+    pub platform: String,
+
+    /// The push service of the test PushRegister: fcm or apns.
+    #[arg(long)]
+    pub provider: Option<String>,
+
+    /// Do not send the test PushRegister.
+    #[arg(long)]
+    pub skip_register: bool,
+
+    /// An APNs certificate (.p12) to open and check: subject, topic,
+    /// environment and days to expiry.
+    #[arg(long, value_name = "FILE", visible_alias = "apns-certificate")]
+    pub p12: Option<PathBuf>,
+
+    /// The password of the .p12 file [default: empty].
+    #[arg(long, env = env::P12_PASSWORD, hide_env_values = true)]
+    pub p12_password: Option<String>,
+
+    /// A file whose first line is the password of the .p12 file.
+    #[arg(long, value_name = "PATH", conflicts_with = "p12_password")]
+    pub p12_password_file: Option<PathBuf>,
+
+    /// The APNs environment the certificate must support, as set in the
+    /// ZEGO console.
+    #[arg(long, value_enum)]
+    pub apns_environment: Option<ApnsEnvironment>,
+
+    /// A resourceID to check for well-formedness, as the caller's invitation
+    /// sends it and the ZEGO console configures it.
+    #[arg(long)]
+    pub resource_id: Option<String>,
+}
+
+/// The format of an import file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InputFormat {
+    /// Comma-separated values with a header row.
+    Csv,
+    /// One JSON object per line.
+    Jsonl,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub credentials: CredentialArgs,
+
+    #[command(flatten)]
+    pub protocol: ProtocolArgs,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+
+    /// The CSV or JSON Lines file to import.
+    pub file: PathBuf,
+
+    /// The file format [default: from the extension: .csv is CSV; .jsonl,
+    /// .ndjson and .json are JSON Lines].
+    #[arg(long, value_enum)]
+    pub format: Option<InputFormat>,
+
+    /// Rows sent to ZEGO at the same time; 1 to 256.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+
+    /// Most requests sent per second; 0 means no limit.
+    #[arg(long, default_value_t = 50)]
+    pub rate: u32,
+
+    /// The state file that records each row's outcome [default: FILE.state.jsonl].
+    #[arg(long, value_name = "PATH")]
+    pub state: Option<PathBuf>,
+
+    /// The CSV file that lists every row not registered, with the reason
+    /// [default: FILE.failed.csv].
+    #[arg(long, value_name = "PATH")]
+    pub failures: Option<PathBuf>,
+
+    /// Send again the rows that ZEGO rejected in an earlier run.
+    #[arg(long)]
+    pub retry_failed: bool,
+
+    /// Send again the rows that an earlier run was sending when it crashed.
+    /// Each may then reach ZEGO a second time.
+    #[arg(long)]
+    pub resend_in_doubt: bool,
+
+    /// Delete the state file and start over: every row is sent again.
+    #[arg(long)]
+    pub restart: bool,
+
+    /// Stop the run after this many rows in a row found ZEGO unreachable or busy.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_unreachable: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn command_definition_is_valid() {
+        Cli::command().debug_assert();
+    }
+}

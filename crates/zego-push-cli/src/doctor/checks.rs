@@ -1,0 +1,473 @@
+//! The checks `doctor` runs, in the order it prints them.
+
+use std::path::Path;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use zego_core::{codes, AppId, Platform, PushProvider, Registration, ServerSecret, ZegoClient};
+use zeroize::Zeroizing;
+
+use super::{apns, Check, Status};
+use crate::cli::{ConnectionArgs, CredentialArgs, DoctorArgs};
+use crate::env;
+
+/// Clock skew past which ZEGO rejects a request's timestamp (code 100000004).
+pub const SKEW_FAIL_SECS: i64 = 600;
+/// Clock skew worth a warning: well inside ZEGO's window, but a clock this
+/// far off is not synchronized and may drift out of the window.
+pub const SKEW_WARN_SECS: i64 = 60;
+
+/// The user id of the test PushRegister when `--user-id` is not given.
+pub const PLACEHOLDER_USER_ID: &str = "zego-push-doctor";
+/// The FCM token of the test PushRegister when `--token` is not given.
+const PLACEHOLDER_FCM_TOKEN: &str = "zego-push-doctor:placeholder-fcm-token";
+/// The APNs token of the test PushRegister when `--token` is not given: 32 zero bytes.
+const PLACEHOLDER_APNS_TOKEN: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The longest resourceID this tool accepts, in characters.
+pub const RESOURCE_ID_MAX_CHARS: usize = 32;
+
+pub async fn run_all(args: &DoctorArgs) -> Vec<Check> {
+    let mut checks = Vec::new();
+
+    let (credentials_check, credentials) = check_credentials(&args.credentials);
+    checks.push(credentials_check);
+
+    let host = check_host(&args.connection).await;
+    let reachable = host.reachable;
+    checks.push(host.host);
+    checks.push(host.clock);
+
+    checks.push(check_push_register(args, credentials, reachable).await);
+
+    let certificate = match &args.p12 {
+        Some(path) => check_certificate(args, path),
+        None => Check::new(
+            "apns_certificate",
+            Status::Skip,
+            "not checked: give --p12 FILE (and its password) to open an APNs certificate",
+        ),
+    };
+    let certificate_environment = certificate.details.get("environment").cloned();
+    checks.push(certificate);
+
+    checks.push(match &args.resource_id {
+        Some(resource_id) => check_resource_id(resource_id),
+        None => Check::new(
+            "resource_id",
+            Status::Skip,
+            "not checked: give --resource-id with the resourceID the caller's invitation sends",
+        ),
+    });
+
+    checks.push(console_reminder(args, certificate_environment.as_ref().and_then(|value| value.as_str())));
+    checks
+}
+
+/// Checks that an AppId and a ServerSecret are given and well-formed, and
+/// returns them when they are.
+fn check_credentials(args: &CredentialArgs) -> (Check, Option<(AppId, ServerSecret)>) {
+    let fail = |summary: String, fix: String| Check::new("credentials", Status::Fail, summary).with_fix(fix);
+
+    let app_id = match args.app_id.as_deref().map(str::parse::<AppId>) {
+        None => {
+            let fix = format!("set {} to the AppId on the project's page in the ZEGO console", env::APP_ID);
+            return (fail("no AppId is set".into(), fix), None);
+        }
+        Some(Err(error)) => {
+            return (fail(error.to_string(), "copy the AppId again from the ZEGO console".into()), None);
+        }
+        Some(Ok(app_id)) => app_id,
+    };
+
+    let (text, source) = match args.read_secret_text() {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            let fix = format!(
+                "set {} or give --server-secret-file PATH or --server-secret-stdin, with the ServerSecret from the ZEGO console",
+                env::SERVER_SECRET
+            );
+            return (fail("no ServerSecret is set".into(), fix), None);
+        }
+        Err(error) => {
+            return (fail(format!("{error:#}"), "check the file's path and permissions".into()), None)
+        }
+    };
+    let secret = match ServerSecret::new(text.as_str()) {
+        Ok(secret) => secret,
+        Err(error) => {
+            return (
+                fail(error.to_string(), "copy the ServerSecret again from the ZEGO console".into()),
+                None,
+            );
+        }
+    };
+
+    let length = secret.expose_secret().len();
+    let check = if secret.has_console_shape() {
+        Check::new(
+            "credentials",
+            Status::Pass,
+            format!("AppId {app_id}; ServerSecret from {}, 32 hex characters (not shown)", source.describe()),
+        )
+    } else {
+        Check::new(
+            "credentials",
+            Status::Warn,
+            format!(
+                "AppId {app_id}; the ServerSecret from {} has {length} characters, but the console issues 32 hex characters",
+                source.describe()
+            ),
+        )
+        .with_fix("copy the ServerSecret again from the project's page in the ZEGO console")
+    };
+    (check.with_detail("app_id", app_id.get()), Some((app_id, secret)))
+}
+
+/// The results of the one request that checks reachability and clock skew.
+struct HostChecks {
+    host: Check,
+    clock: Check,
+    reachable: bool,
+}
+
+/// Sends `GET` to the base URL: any HTTP reply means the host is reachable,
+/// and its `Date` header gives the host's clock.
+async fn check_host(connection: &ConnectionArgs) -> HostChecks {
+    let skipped_clock = |why: &str| Check::new("clock_skew", Status::Skip, format!("not checked: {why}"));
+    let unreachable =
+        |host: Check| HostChecks { host, clock: skipped_clock("the host did not answer"), reachable: false };
+
+    let base_url = match connection.base_url() {
+        Ok(url) => url,
+        Err(error) => {
+            let check = Check::new("host_reachable", Status::Fail, error.to_string())
+                .with_fix("give --base-url URL or a known --region");
+            return unreachable(check);
+        }
+    };
+    let url = match reqwest::Url::parse(&base_url) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => url,
+        _ => {
+            let check =
+                Check::new("host_reachable", Status::Fail, format!("{base_url:?} is not an http(s) URL"))
+                    .with_fix("give --base-url as https://HOST, or http://HOST:PORT for a local peer");
+            return unreachable(check);
+        }
+    };
+    let http = match reqwest::Client::builder()
+        .connect_timeout(connection.connect_timeout())
+        .timeout(connection.timeout())
+        .user_agent(concat!("zego-push-doctor/", env!("CARGO_PKG_VERSION")))
+        .build()
+    {
+        Ok(http) => http,
+        Err(error) => {
+            let check =
+                Check::new("host_reachable", Status::Fail, format!("cannot build an HTTP client: {error}"));
+            return unreachable(check);
+        }
+    };
+
+    tracing::info!(url = url.as_str(), "checking that the ZEGO host answers");
+    let sent_at = SystemTime::now();
+    let started = Instant::now();
+    let response = match http.get(url.clone()).send().await {
+        Ok(response) => response,
+        Err(error) => {
+            let check = Check::new(
+                "host_reachable",
+                Status::Fail,
+                format!("{url} did not answer: {}", error_chain(&error)),
+            )
+            .with_fix("check the network, proxy and firewall, and --base-url or --region");
+            return unreachable(check);
+        }
+    };
+    let elapsed = started.elapsed();
+
+    let host = Check::new(
+        "host_reachable",
+        Status::Pass,
+        format!("{url} answered HTTP {} in {} ms", response.status().as_u16(), elapsed.as_millis()),
+    );
+    let clock = match response.headers().get(reqwest::header::DATE) {
+        None => Check::new("clock_skew", Status::Warn, "not measured: the host's reply has no Date header")
+            .with_fix("compare this machine's clock with an NTP server (timedatectl status)"),
+        Some(value) => match value.to_str().ok().and_then(|text| httpdate::parse_http_date(text).ok()) {
+            None => {
+                Check::new("clock_skew", Status::Warn, format!("not measured: invalid Date header {value:?}"))
+                    .with_fix("compare this machine's clock with an NTP server (timedatectl status)")
+            }
+            // The reply was written between sending and receiving: compare with the midpoint.
+            Some(host_time) => clock_check(unix_seconds(sent_at + elapsed / 2) - unix_seconds(host_time)),
+        },
+    };
+    HostChecks { host, clock, reachable: true }
+}
+
+/// Judges the local clock's offset from the host's, in seconds (positive: local is ahead).
+pub fn clock_check(skew: i64) -> Check {
+    let direction = if skew >= 0 { "ahead of" } else { "behind" };
+    let summary = format!("this machine's clock is {} s {direction} the host's Date header", skew.abs());
+    let fix = "synchronize this machine's clock with NTP (for example `timedatectl set-ntp true`)";
+    let check = if skew.abs() > SKEW_FAIL_SECS {
+        Check::new("clock_skew", Status::Fail, summary).with_fix(format!(
+            "{fix}: ZEGO rejects a request whose timestamp is more than {SKEW_FAIL_SECS} s off, with code 100000004"
+        ))
+    } else if skew.abs() > SKEW_WARN_SECS {
+        Check::new("clock_skew", Status::Warn, summary).with_fix(format!(
+            "{fix}: ZEGO allows {SKEW_FAIL_SECS} s, and an unsynchronized clock keeps drifting"
+        ))
+    } else {
+        Check::new("clock_skew", Status::Pass, summary)
+    };
+    check.with_detail("skew_seconds", skew)
+}
+
+fn unix_seconds(time: SystemTime) -> i64 {
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(elapsed) => elapsed.as_secs() as i64,
+        Err(before) => -(before.duration().as_secs() as i64),
+    }
+}
+
+/// Sends one PushRegister call and expects Code 0.
+async fn check_push_register(
+    args: &DoctorArgs,
+    credentials: Option<(AppId, ServerSecret)>,
+    reachable: bool,
+) -> Check {
+    const NAME: &str = "push_register";
+    if args.skip_register {
+        return Check::new(NAME, Status::Skip, "not sent (--skip-register)");
+    }
+    let Some((app_id, secret)) = credentials else {
+        return Check::new(NAME, Status::Skip, "not sent: the credentials check failed");
+    };
+    if !reachable {
+        return Check::new(NAME, Status::Skip, "not sent: the host is unreachable");
+    }
+
+    let placeholder = args.token.is_none();
+    let user_id = args.user_id.as_deref().unwrap_or(PLACEHOLDER_USER_ID);
+    let provider = args.provider.as_deref();
+    let token = match &args.token {
+        Some(token) => token.as_str(),
+        None => placeholder_token(&args.platform, provider),
+    };
+    let registration = match Registration::parse(user_id, token, &args.platform, provider, None) {
+        Ok(registration) => registration,
+        Err(error) => {
+            return Check::new(NAME, Status::Fail, format!("not sent: {error}"))
+                .with_fix("correct --user-id, --token, --platform or --provider");
+        }
+    };
+    let config = match args.connection.client_config(&args.protocol) {
+        Ok(config) => config,
+        Err(error) => return Check::new(NAME, Status::Fail, format!("not sent: {error}")),
+    };
+    let client = match ZegoClient::new(app_id, secret, config) {
+        Ok(client) => client,
+        Err(error) => return Check::new(NAME, Status::Fail, format!("not sent: {error}")),
+    };
+
+    tracing::info!(endpoint = client.endpoint(), user_id, "sending the test PushRegister");
+    let whose = if placeholder {
+        format!("for user {user_id} with a placeholder token")
+    } else {
+        format!("for user {user_id} with the given token")
+    };
+    let check = match client.register(&registration).await {
+        Ok(registered) => {
+            let check = Check::new(NAME, Status::Pass, format!("ZEGO replied Code 0 {whose}"))
+                .with_detail("attempts", registered.attempts);
+            let check = match registered.request_id {
+                Some(request_id) => check.with_detail("request_id", request_id),
+                None => check,
+            };
+            if placeholder {
+                check.with_detail(
+                    "note",
+                    "give --user-id and --token of a test device to check that device's binding",
+                )
+            } else {
+                check
+            }
+        }
+        Err(zego_core::Error::Api(api)) => Check::new(
+            NAME,
+            Status::Fail,
+            format!(
+                "ZEGO replied Code {} ({:?}) {whose}: the token is not linked to the user on ZEGO's side",
+                api.code, api.message
+            ),
+        )
+        .with_fix(codes::hint(api.code))
+        .with_detail("code", api.code)
+        .with_detail("class", api.class.as_str()),
+        Err(error) => Check::new(NAME, Status::Fail, error.to_string())
+            .with_fix("check the network, --base-url or --region, and --action"),
+    };
+    check.with_detail("endpoint", client.endpoint()).with_detail("scheme", client.signer().scheme().as_str())
+}
+
+/// Returns a placeholder token of the provider the platform or `--provider` names.
+fn placeholder_token(platform: &str, provider: Option<&str>) -> &'static str {
+    let provider = match provider {
+        Some(provider) => PushProvider::parse(provider).ok(),
+        None => Platform::parse(platform).ok().map(Platform::default_provider),
+    };
+    match provider {
+        Some(PushProvider::Apns) => PLACEHOLDER_APNS_TOKEN,
+        _ => PLACEHOLDER_FCM_TOKEN,
+    }
+}
+
+/// Opens the `.p12` file given with `--p12`, with its password.
+fn check_certificate(args: &DoctorArgs, path: &Path) -> Check {
+    let password = match read_p12_password(args) {
+        Ok(password) => password,
+        Err(error) => {
+            return Check::new("apns_certificate", Status::Fail, error)
+                .with_fix("check the path of --p12-password-file");
+        }
+    };
+    apns::check_file(path, &password, args.apns_environment, unix_seconds(SystemTime::now()))
+}
+
+/// Returns the `.p12` password: the first line of `--p12-password-file`,
+/// else `--p12-password` or its environment variable, else empty.
+fn read_p12_password(args: &DoctorArgs) -> Result<Zeroizing<String>, String> {
+    if let Some(path) = &args.p12_password_file {
+        let text = Zeroizing::new(
+            std::fs::read_to_string(path)
+                .map_err(|error| format!("cannot read --p12-password-file {}: {error}", path.display()))?,
+        );
+        let line = text.lines().next().unwrap_or_default();
+        return Ok(Zeroizing::new(line.to_owned()));
+    }
+    Ok(Zeroizing::new(args.p12_password.clone().unwrap_or_default()))
+}
+
+/// Checks a resourceID against the rules this tool enforces: 1 to 32
+/// characters of printable ASCII without whitespace. Characters other than
+/// letters, digits, `_` and `-` give a warning, because ZEGO documents no
+/// character set and the console's examples use only those.
+pub fn check_resource_id(resource_id: &str) -> Check {
+    const NAME: &str = "resource_id";
+    let fix = "use the resourceID exactly as the ZEGO console shows it, in both the console and the caller's invitation";
+    let length = resource_id.chars().count();
+    let check = if resource_id.is_empty() {
+        Check::new(NAME, Status::Fail, "the resourceID is empty").with_fix(fix)
+    } else if length > RESOURCE_ID_MAX_CHARS {
+        Check::new(
+            NAME,
+            Status::Fail,
+            format!(
+                "{resource_id:?} has {length} characters; a resourceID has at most {RESOURCE_ID_MAX_CHARS}"
+            ),
+        )
+        .with_fix(fix)
+    } else if let Some((position, c)) = resource_id.chars().enumerate().find(|(_, c)| !c.is_ascii_graphic()) {
+        Check::new(
+            NAME,
+            Status::Fail,
+            format!(
+                "{resource_id:?} contains {c:?} at position {position}; a resourceID is printable ASCII without whitespace"
+            ),
+        )
+        .with_fix(fix)
+    } else if let Some(c) =
+        resource_id.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-')))
+    {
+        Check::new(
+            NAME,
+            Status::Warn,
+            format!(
+                "{resource_id:?} contains {c:?}; the console's resourceIDs use letters, digits, '_' and '-'"
+            ),
+        )
+        .with_fix("check that the console lists exactly this resourceID")
+    } else {
+        Check::new(NAME, Status::Pass, format!("{resource_id:?} is well-formed ({length} characters)"))
+    };
+    check.with_detail("resource_id", resource_id)
+}
+
+/// Lists what only the ZEGO console shows: no API exposes it.
+fn console_reminder(args: &DoctorArgs, certificate_environment: Option<&str>) -> Check {
+    let mut check = Check::new(
+        "console",
+        Status::Info,
+        "check by hand in the ZEGO console (Services > Offline Push); no API exposes these settings",
+    )
+    .with_detail(
+        "android",
+        "an Android (FCM) configuration with the FCM server key and sender ID of the app's Firebase project",
+    )
+    .with_detail("ios", "the VoIP push certificate (.p12) uploaded under iOS, with its password");
+    check = match certificate_environment {
+        Some(environment) => check.with_detail(
+            "environment",
+            format!(
+                "the iOS environment matches the certificate ({environment}): Development for builds run from Xcode, Production for TestFlight and App Store"
+            ),
+        ),
+        None => check.with_detail(
+            "environment",
+            "the iOS environment: Development for builds run from Xcode, Production for TestFlight and App Store; a certificate for the other environment fails without an error",
+        ),
+    };
+    let resource_id = match &args.resource_id {
+        Some(resource_id) => format!("the resourceID {resource_id:?} is configured, and the caller's invitation sends it in notificationConfig"),
+        None => "the resourceID the caller's invitation sends in notificationConfig is configured".to_owned(),
+    };
+    check.with_detail("resource_id", resource_id)
+}
+
+/// Joins an error and its causes, as "error: cause: cause".
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clock_check_thresholds() {
+        assert_eq!(clock_check(0).status, Status::Pass);
+        assert_eq!(clock_check(-60).status, Status::Pass);
+        assert_eq!(clock_check(61).status, Status::Warn);
+        assert_eq!(clock_check(-600).status, Status::Warn);
+        assert_eq!(clock_check(601).status, Status::Fail);
+        assert_eq!(clock_check(-3600).status, Status::Fail);
+    }
+
+    #[test]
+    fn clock_check_says_direction() {
+        assert!(clock_check(90).summary.contains("90 s ahead of"));
+        assert!(clock_check(-90).summary.contains("90 s behind"));
+    }
+
+    #[test]
+    fn resource_id_rules() {
+        assert_eq!(check_resource_id("zegouikit_call").status, Status::Pass);
+        assert_eq!(check_resource_id(&"a".repeat(32)).status, Status::Pass);
+        assert_eq!(check_resource_id(&"a".repeat(33)).status, Status::Fail);
+        assert_eq!(check_resource_id("").status, Status::Fail);
+        assert_eq!(check_resource_id("call id").status, Status::Fail);
+        assert_eq!(check_resource_id("call\u{e9}").status, Status::Fail);
+        assert_eq!(check_resource_id("call.v2").status, Status::Warn);
+    }
+}

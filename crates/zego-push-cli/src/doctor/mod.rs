@@ -1,0 +1,113 @@
+//! `zego-push doctor`: the integration guide's troubleshooting checklist as checks.
+//!
+//! Each check ends as pass, warn or fail, with the fix; a check that cannot
+//! run is skip, and what only the ZEGO console shows is info. The command
+//! exits with [`ExitCode::CheckFailed`] when any check failed.
+
+mod apns;
+mod checks;
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use crate::cli::{DoctorArgs, GlobalArgs};
+use crate::exit::{CliError, ExitCode};
+use crate::output;
+
+/// The outcome of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Warn,
+    Fail,
+    /// Not run, because its input is missing or an earlier check failed.
+    Skip,
+    /// Something to check by hand; no API exposes it.
+    Info,
+}
+
+impl Status {
+    fn label(self) -> &'static str {
+        match self {
+            Status::Pass => "PASS",
+            Status::Warn => "WARN",
+            Status::Fail => "FAIL",
+            Status::Skip => "SKIP",
+            Status::Info => "INFO",
+        }
+    }
+}
+
+/// One check's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    /// A stable name for scripts, such as `clock_skew`.
+    pub name: &'static str,
+    pub status: Status,
+    /// One line that says what was found.
+    pub summary: String,
+    /// What was measured or read, such as a certificate's subject.
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    pub details: Map<String, Value>,
+    /// What to do about a warning or failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+impl Check {
+    pub fn new(name: &'static str, status: Status, summary: impl Into<String>) -> Self {
+        Self { name, status, summary: summary.into(), details: Map::new(), fix: None }
+    }
+
+    pub fn with_fix(mut self, fix: impl Into<String>) -> Self {
+        self.fix = Some(fix.into());
+        self
+    }
+
+    pub fn with_detail(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.details.insert(key.to_owned(), value.into());
+        self
+    }
+}
+
+pub async fn run(global: &GlobalArgs, args: DoctorArgs) -> Result<ExitCode, CliError> {
+    let checks = checks::run_all(&args).await;
+    let failed = checks.iter().any(|check| check.status == Status::Fail);
+
+    if global.json {
+        output::print_json(&json!({ "ok": !failed, "checks": checks }))?;
+    } else {
+        output::print_text(&to_text(&checks))?;
+    }
+    Ok(if failed { ExitCode::CheckFailed } else { ExitCode::Success })
+}
+
+fn to_text(checks: &[Check]) -> String {
+    let mut text = String::new();
+    for check in checks {
+        let _ = writeln!(text, "{}  {:<16} {}", check.status.label(), check.name, check.summary);
+        for (key, value) in &check.details {
+            let value = match value {
+                Value::String(text) => text.clone(),
+                other => other.to_string(),
+            };
+            let _ = writeln!(text, "{:24}{key}: {value}", "");
+        }
+        if let Some(fix) = &check.fix {
+            let _ = writeln!(text, "{:24}fix: {fix}", "");
+        }
+    }
+    let count = |status: Status| checks.iter().filter(|check| check.status == status).count();
+    let _ = writeln!(
+        text,
+        "\ndoctor: {} pass, {} warn, {} fail, {} skip",
+        count(Status::Pass),
+        count(Status::Warn),
+        count(Status::Fail),
+        count(Status::Skip)
+    );
+    text
+}

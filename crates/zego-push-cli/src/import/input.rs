@@ -1,0 +1,449 @@
+//! Reading import rows from CSV (with a header row) or JSON Lines.
+//!
+//! A row that cannot be read as a registration is returned as
+//! [`InputItem::Invalid`] with its line number, so the run goes on. Only a
+//! file that cannot be opened or read, or a CSV header without the required
+//! columns, is an error.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::cli::InputFormat;
+use crate::exit::CliError;
+
+/// The fields of one row, as text, before validation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RawRow {
+    pub user_id: String,
+    pub token: String,
+    pub platform: String,
+    pub provider: Option<String>,
+    pub device_id: Option<String>,
+}
+
+/// One row of the input file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputItem {
+    /// A row with every required field present; not validated yet.
+    Row { line: u64, raw: RawRow },
+    /// A row that cannot be read; `raw` holds whatever fields could be.
+    Invalid { line: u64, raw: RawRow, reason: String },
+}
+
+/// The names a token column or key may have; the server's body accepts the same.
+const TOKEN_NAMES: [&str; 3] = ["token", "fcm_token", "push_token"];
+
+/// Returns the format: `--format` when given, else the file's extension.
+pub fn detect_format(path: &Path, flag: Option<InputFormat>) -> Result<InputFormat, CliError> {
+    if let Some(format) = flag {
+        return Ok(format);
+    }
+    let extension = path.extension().and_then(|ext| ext.to_str()).unwrap_or_default().to_ascii_lowercase();
+    match extension.as_str() {
+        "csv" => Ok(InputFormat::Csv),
+        "jsonl" | "ndjson" | "json" => Ok(InputFormat::Jsonl),
+        _ => Err(CliError::input(format!(
+            "cannot tell the format of {} from its extension; give --format csv or --format jsonl",
+            path.display()
+        ))),
+    }
+}
+
+/// Returns a reader of the file's rows, in file order.
+pub fn open(
+    path: &Path,
+    format: InputFormat,
+) -> Result<Box<dyn Iterator<Item = Result<InputItem, CliError>> + Send>, CliError> {
+    let file = File::open(path)
+        .map_err(|error| CliError::input(format!("cannot read {}: {error}", path.display())))?;
+    match format {
+        InputFormat::Csv => Ok(Box::new(CsvRows::new(file, path)?)),
+        InputFormat::Jsonl => Ok(Box::new(JsonRows::new(file, path))),
+    }
+}
+
+/// Counts the file's rows, valid or not, so progress can show a total.
+pub fn count_rows(path: &Path, format: InputFormat) -> Result<u64, CliError> {
+    let mut count = 0;
+    for item in open(path, format)? {
+        item?;
+        count += 1;
+    }
+    Ok(count)
+}
+
+/// Column positions of a CSV header row.
+#[derive(Debug, Clone, Copy)]
+struct Columns {
+    user_id: usize,
+    token: usize,
+    platform: usize,
+    provider: Option<usize>,
+    device_id: Option<usize>,
+    count: usize,
+}
+
+/// CSV rows with the physical line each starts on.
+///
+/// The csv crate's own line numbers skip blank and comment lines and
+/// miscount CRLF files, so this reader splits the file into records itself:
+/// a record is one or more physical lines, extended while it holds an odd
+/// number of `"` (a quoted field with a line break). Each record is then
+/// parsed by the csv crate.
+struct CsvRows {
+    lines: PhysicalLines,
+    parser: RecordParser,
+    columns: Columns,
+    path: String,
+}
+
+impl CsvRows {
+    fn new(file: File, path: &Path) -> Result<Self, CliError> {
+        let path_text = path.display().to_string();
+        let mut lines = PhysicalLines::new(file);
+        let header = match lines.next_record() {
+            Ok(Some((_, record))) => record,
+            Ok(None) => {
+                return Err(CliError::input(format!(
+                    "{path_text} is empty; the first line must be the header row"
+                )))
+            }
+            Err(error) => return Err(CliError::input(format!("cannot read {path_text}: {error}"))),
+        };
+        let mut parser = RecordParser::new();
+        let headers = parser.parse(&header);
+        let names: Vec<String> = headers
+            .iter()
+            .map(|name| {
+                String::from_utf8_lossy(name).trim_start_matches('\u{feff}').trim().to_ascii_lowercase()
+            })
+            .collect();
+        let find = |wanted: &[&str]| names.iter().position(|name| wanted.contains(&name.as_str()));
+        let missing = |column: &str| {
+            CliError::input(format!(
+                "the header row of {path_text} has no {column} column; the columns are user_id, token (or fcm_token, push_token), platform, and optional provider and device_id"
+            ))
+        };
+        let columns = Columns {
+            user_id: find(&["user_id"]).ok_or_else(|| missing("user_id"))?,
+            token: find(&TOKEN_NAMES).ok_or_else(|| missing("token"))?,
+            platform: find(&["platform"]).ok_or_else(|| missing("platform"))?,
+            provider: find(&["provider"]),
+            device_id: find(&["device_id"]),
+            count: names.len(),
+        };
+        Ok(Self { lines, parser, columns, path: path_text })
+    }
+
+    fn row(&self, line: u64, record: &csv::ByteRecord) -> InputItem {
+        let mut raw = RawRow::default();
+        let mut problems = Vec::new();
+        let mut field = |index: usize, name: &str| -> String {
+            let bytes = record.get(index).unwrap_or_default();
+            if let Ok(text) = std::str::from_utf8(bytes) {
+                text.to_owned()
+            } else {
+                problems.push(format!("{name} is not valid UTF-8"));
+                String::from_utf8_lossy(bytes).into_owned()
+            }
+        };
+        raw.user_id = field(self.columns.user_id, "user_id");
+        raw.token = field(self.columns.token, "token");
+        raw.platform = field(self.columns.platform, "platform");
+        raw.provider =
+            self.columns.provider.map(|index| field(index, "provider")).filter(|text| !text.is_empty());
+        raw.device_id =
+            self.columns.device_id.map(|index| field(index, "device_id")).filter(|text| !text.is_empty());
+
+        if record.len() != self.columns.count {
+            let reason = format!(
+                "has {} fields but the header row has {}; quote values that contain commas",
+                record.len(),
+                self.columns.count
+            );
+            return InputItem::Invalid { line, raw, reason };
+        }
+        if let Some(reason) = problems.into_iter().next() {
+            return InputItem::Invalid { line, raw, reason };
+        }
+        InputItem::Row { line, raw }
+    }
+}
+
+impl Iterator for CsvRows {
+    type Item = Result<InputItem, CliError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (line, record) = match self.lines.next_record() {
+            Ok(Some(found)) => found,
+            Ok(None) => return None,
+            Err(error) => return Some(Err(CliError::input(format!("cannot read {}: {error}", self.path)))),
+        };
+        let record = self.parser.parse(&record);
+        Some(Ok(self.row(line, &record)))
+    }
+}
+
+/// Parses one record at a time with one reused csv-core reader, because
+/// building a reader is far slower than parsing a short record.
+struct RecordParser {
+    reader: csv_core::Reader,
+    output: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl RecordParser {
+    fn new() -> Self {
+        Self { reader: csv_core::Reader::new(), output: Vec::new(), ends: Vec::new() }
+    }
+
+    /// Parses `bytes` as one CSV record and trims whitespace around its fields.
+    fn parse(&mut self, bytes: &[u8]) -> csv::ByteRecord {
+        self.reader.reset();
+        // Unquoting never makes the output longer than the input, and a
+        // record has at most one field more than it has bytes.
+        self.output.resize(bytes.len() + 1, 0);
+        self.ends.resize(bytes.len() + 2, 0);
+        let (result, _, mut written, mut fields) =
+            self.reader.read_record(bytes, &mut self.output, &mut self.ends);
+        if result == csv_core::ReadRecordResult::InputEmpty {
+            // The record has no final newline: empty input ends it.
+            let (_, _, more_written, more_fields) =
+                self.reader.read_record(&[], &mut self.output[written..], &mut self.ends[fields..]);
+            written += more_written;
+            fields += more_fields;
+        }
+
+        let mut record = csv::ByteRecord::new();
+        let mut start = 0;
+        for &end in &self.ends[..fields] {
+            record.push_field(&self.output[start..end.min(written)]);
+            start = end;
+        }
+        record.trim();
+        record
+    }
+}
+
+/// Splits a file into CSV records made of whole physical lines, skipping
+/// blank lines and lines that start with `#` between records.
+struct PhysicalLines {
+    reader: BufReader<File>,
+    /// The number of the last line read, counting from 1.
+    line: u64,
+}
+
+impl PhysicalLines {
+    fn new(file: File) -> Self {
+        Self { reader: BufReader::new(file), line: 0 }
+    }
+
+    /// Returns the next record and the line it starts on.
+    fn next_record(&mut self) -> std::io::Result<Option<(u64, Vec<u8>)>> {
+        let mut record = Vec::new();
+        let mut first_line = 0;
+        let mut open_quote = false;
+        loop {
+            let mut buffer = Vec::new();
+            if self.reader.read_until(b'\n', &mut buffer)? == 0 {
+                // An unclosed quote at the end of the file: the parser reports what it can.
+                return Ok((!record.is_empty()).then_some((first_line, record)));
+            }
+            self.line += 1;
+            if self.line == 1 && buffer.starts_with(b"\xef\xbb\xbf") {
+                buffer.drain(..3);
+            }
+            if record.is_empty() {
+                let blank = buffer.iter().all(u8::is_ascii_whitespace);
+                if blank || buffer.first() == Some(&b'#') {
+                    continue;
+                }
+                first_line = self.line;
+            }
+            // Each `"` opens or closes a quoted field; `""` inside one changes nothing.
+            open_quote ^= buffer.iter().fold(false, |odd, &byte| odd ^ (byte == b'"'));
+            record.extend_from_slice(&buffer);
+            if !open_quote {
+                return Ok(Some((first_line, record)));
+            }
+        }
+    }
+}
+
+struct JsonRows {
+    reader: BufReader<File>,
+    line: u64,
+    path: String,
+}
+
+impl JsonRows {
+    fn new(file: File, path: &Path) -> Self {
+        Self { reader: BufReader::new(file), line: 0, path: path.display().to_string() }
+    }
+}
+
+impl Iterator for JsonRows {
+    type Item = Result<InputItem, CliError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut buffer = Vec::new();
+        loop {
+            buffer.clear();
+            match self.reader.read_until(b'\n', &mut buffer) {
+                Ok(0) => return None,
+                Ok(_) => {}
+                Err(error) => {
+                    return Some(Err(CliError::input(format!("cannot read {}: {error}", self.path))))
+                }
+            }
+            self.line += 1;
+            let mut bytes = buffer.as_slice();
+            if self.line == 1 {
+                bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+            }
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            return Some(Ok(parse_json_row(self.line, bytes)));
+        }
+    }
+}
+
+fn parse_json_row(line: u64, bytes: &[u8]) -> InputItem {
+    let invalid = |raw: RawRow, reason: String| InputItem::Invalid { line, raw, reason };
+    let object = match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(object)) => object,
+        Ok(_) => return invalid(RawRow::default(), "is not a JSON object".into()),
+        Err(error) => return invalid(RawRow::default(), format!("is not valid JSON: {error}")),
+    };
+
+    let mut problems = Vec::new();
+    let mut field = |names: &[&str]| -> Option<String> {
+        let (name, value) = names.iter().find_map(|name| object.get(*name).map(|value| (*name, value)))?;
+        match value {
+            Value::String(text) => Some(text.clone()),
+            Value::Null => None,
+            _ => {
+                problems.push(format!("{name} must be a string"));
+                None
+            }
+        }
+    };
+    let user_id = field(&["user_id"]);
+    let token = field(&TOKEN_NAMES);
+    let platform = field(&["platform"]);
+    let raw = RawRow {
+        user_id: user_id.clone().unwrap_or_default(),
+        token: token.clone().unwrap_or_default(),
+        platform: platform.clone().unwrap_or_default(),
+        provider: field(&["provider"]),
+        device_id: field(&["device_id"]),
+    };
+
+    if let Some(reason) = problems.into_iter().next() {
+        return invalid(raw, reason);
+    }
+    if user_id.is_none() {
+        return invalid(raw, "has no user_id".into());
+    }
+    if token.is_none() {
+        return invalid(raw, "has no token (or fcm_token, push_token)".into());
+    }
+    if platform.is_none() {
+        return invalid(raw, "has no platform".into());
+    }
+    InputItem::Row { line, raw }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+    use crate::exit::ExitCode;
+
+    fn read_all(contents: &str, format: InputFormat) -> Vec<InputItem> {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(contents.as_bytes()).unwrap();
+        open(file.path(), format).unwrap().map(Result::unwrap).collect()
+    }
+
+    fn reason(item: &InputItem) -> &str {
+        match item {
+            InputItem::Invalid { reason, .. } => reason,
+            InputItem::Row { .. } => panic!("expected an invalid row, got {item:?}"),
+        }
+    }
+
+    #[test]
+    fn csv_rows_carry_line_numbers() {
+        let items = read_all(
+            "user_id,fcm_token,platform,provider\nu1,t1,android,\n\n# a comment\nu2,t2,ios,fcm\n",
+            InputFormat::Csv,
+        );
+        assert_eq!(items.len(), 2);
+        let InputItem::Row { line, raw } = &items[1] else { panic!("{items:?}") };
+        assert_eq!(*line, 5);
+        assert_eq!(raw.token, "t2");
+        assert_eq!(raw.provider.as_deref(), Some("fcm"));
+        let InputItem::Row { raw, .. } = &items[0] else { panic!("{items:?}") };
+        assert_eq!(raw.provider, None);
+    }
+
+    #[test]
+    fn csv_line_numbers_survive_crlf_and_quoted_newlines() {
+        let items = read_all(
+            "user_id,token,platform\r\n\"u\r\n1\",t1,android\r\n\r\nu2,\"t\"\"2\",ios\r\n",
+            InputFormat::Csv,
+        );
+        let lines: Vec<u64> = items
+            .iter()
+            .map(|item| match item {
+                InputItem::Row { line, .. } | InputItem::Invalid { line, .. } => *line,
+            })
+            .collect();
+        assert_eq!(lines, [2, 5]);
+        let InputItem::Row { raw, .. } = &items[1] else { panic!("{items:?}") };
+        assert_eq!(raw.token, "t\"2");
+    }
+
+    #[test]
+    fn csv_row_with_extra_field_is_invalid() {
+        let items = read_all("user_id,token,platform\nu1,t1,android,extra\n", InputFormat::Csv);
+        assert!(reason(&items[0]).contains("has 4 fields"), "{items:?}");
+    }
+
+    #[test]
+    fn csv_header_needs_user_id() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(b"user,token,platform\n").unwrap();
+        let error = open(file.path(), InputFormat::Csv).err().unwrap();
+        assert_eq!(error.code, ExitCode::Input);
+        assert!(error.to_string().contains("no user_id column"), "{error}");
+    }
+
+    #[test]
+    fn jsonl_reports_bad_lines() {
+        let items = read_all(
+            "{\"user_id\":\"u1\",\"token\":\"t\",\"platform\":\"android\"}\n\nnot json\n{\"user_id\":5,\"token\":\"t\",\"platform\":\"ios\"}\n{\"token\":\"t\",\"platform\":\"ios\"}\n",
+            InputFormat::Jsonl,
+        );
+        assert_eq!(items.len(), 4);
+        assert!(matches!(items[0], InputItem::Row { line: 1, .. }));
+        assert!(reason(&items[1]).contains("not valid JSON"));
+        assert!(matches!(items[1], InputItem::Invalid { line: 3, .. }));
+        assert!(reason(&items[2]).contains("user_id must be a string"));
+        assert!(reason(&items[3]).contains("has no user_id"));
+    }
+
+    #[test]
+    fn format_follows_extension() {
+        assert_eq!(detect_format(Path::new("a.CSV"), None).unwrap(), InputFormat::Csv);
+        assert_eq!(detect_format(Path::new("a.ndjson"), None).unwrap(), InputFormat::Jsonl);
+        assert_eq!(detect_format(Path::new("a.txt"), Some(InputFormat::Csv)).unwrap(), InputFormat::Csv);
+        assert!(detect_format(Path::new("a.txt"), None).is_err());
+    }
+}

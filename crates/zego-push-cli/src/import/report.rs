@@ -1,0 +1,274 @@
+//! The import summary and the failures file.
+
+use std::fmt::Write as _;
+use std::io;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::input::RawRow;
+
+/// How many rows ended each way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// Rows in the file, valid or not.
+    pub rows: u64,
+    /// Registered by this run.
+    pub registered: u64,
+    /// Registered by an earlier run, so not sent.
+    pub already_registered: u64,
+    /// The same registration as an earlier line of the file, so not sent.
+    pub duplicates: u64,
+    /// Rows that break an input rule.
+    pub invalid: u64,
+    /// Rows ZEGO rejected in this run.
+    pub rejected: u64,
+    /// Rows not registered because ZEGO was unreachable or busy; the next run sends them again.
+    pub unreachable: u64,
+    /// Rows ZEGO rejected in an earlier run, skipped without `--retry-failed`.
+    pub rejected_earlier: u64,
+    /// Rows an earlier run was sending when it stopped, skipped without `--resend-in-doubt`.
+    pub in_doubt: u64,
+}
+
+impl Counts {
+    /// Rows handled so far in any way.
+    pub fn done(&self) -> u64 {
+        self.registered + self.already_registered + self.duplicates + self.not_registered()
+    }
+
+    /// Rows handled and not registered.
+    pub fn not_registered(&self) -> u64 {
+        self.invalid + self.rejected + self.unreachable + self.rejected_earlier + self.in_doubt
+    }
+
+    /// Rows this run did not reach because it stopped early.
+    pub fn not_attempted(&self) -> u64 {
+        self.rows.saturating_sub(self.done())
+    }
+}
+
+/// A row that is not registered, for the failures file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedRow {
+    pub line: u64,
+    pub raw: RawRow,
+    pub reason: String,
+    /// ZEGO's reply code, when ZEGO replied.
+    pub code: Option<i64>,
+}
+
+/// Why a run stopped before the end of the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopReason {
+    Interrupted,
+    /// ZEGO was unreachable or busy for `--max-unreachable` rows in a row.
+    Unreachable,
+    /// ZEGO rejected the credentials or the configuration, which every row
+    /// shares; `code` is `None` when the client refused the configuration
+    /// before sending.
+    Rejected {
+        code: Option<i64>,
+        reason: String,
+    },
+    /// The input file could not be read to its end.
+    Input(String),
+    /// The state file or the failures file could not be written, or a task failed.
+    Internal(String),
+}
+
+impl StopReason {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            StopReason::Interrupted => "interrupted",
+            StopReason::Unreachable => "unreachable",
+            StopReason::Rejected { .. } => "rejected",
+            StopReason::Input(_) => "input",
+            StopReason::Internal(_) => "internal",
+        }
+    }
+
+    fn describe(&self, max_unreachable: u32) -> String {
+        match self {
+            StopReason::Interrupted => {
+                "interrupted: the requests in flight were finished and recorded".into()
+            }
+            StopReason::Unreachable => {
+                format!("stopped: ZEGO was unreachable or busy for {max_unreachable} rows in a row")
+            }
+            StopReason::Rejected { reason, .. } => {
+                format!("stopped: the credentials or configuration are wrong for every row: {reason}")
+            }
+            StopReason::Input(error) | StopReason::Internal(error) => format!("stopped: {error}"),
+        }
+    }
+}
+
+/// Writes the failures file, sorted by line, through a temporary file so a
+/// crash never leaves half a file. With no failures, an old file is deleted,
+/// so it cannot be mistaken for this run's.
+pub fn write_failures(path: &Path, failures: &mut [FailedRow]) -> io::Result<bool> {
+    if failures.is_empty() {
+        match std::fs::remove_file(path) {
+            Ok(()) => {}
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+            Err(error) => return Err(error),
+        }
+        return Ok(false);
+    }
+    failures.sort_by_key(|failure| failure.line);
+
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".tmp");
+    let temporary = std::path::PathBuf::from(temporary);
+    {
+        let mut writer = csv::Writer::from_path(&temporary)?;
+        writer.write_record([
+            "line",
+            "user_id",
+            "token",
+            "platform",
+            "provider",
+            "device_id",
+            "error",
+            "code",
+        ])?;
+        for failure in failures.iter() {
+            let raw = &failure.raw;
+            writer.write_record([
+                failure.line.to_string().as_str(),
+                &raw.user_id,
+                &raw.token,
+                &raw.platform,
+                raw.provider.as_deref().unwrap_or_default(),
+                raw.device_id.as_deref().unwrap_or_default(),
+                &failure.reason,
+                &failure.code.map(|code| code.to_string()).unwrap_or_default(),
+            ])?;
+        }
+        writer.flush()?;
+    }
+    std::fs::rename(&temporary, path)?;
+    Ok(true)
+}
+
+/// Everything the summary reports.
+#[derive(Debug)]
+pub struct Summary<'a> {
+    pub input: &'a Path,
+    pub state: &'a Path,
+    pub failures: Option<&'a Path>,
+    pub counts: Counts,
+    pub stopped: Option<&'a StopReason>,
+    pub max_unreachable: u32,
+    pub elapsed: Duration,
+    pub exit_code: i32,
+}
+
+impl Summary<'_> {
+    pub fn to_json(&self) -> Value {
+        let counts = &self.counts;
+        json!({
+            "ok": self.exit_code == 0,
+            "exit_code": self.exit_code,
+            "input": self.input.display().to_string(),
+            "state_file": self.state.display().to_string(),
+            "failures_file": self.failures.map(|path| path.display().to_string()),
+            "rows": counts.rows,
+            "registered": counts.registered,
+            "already_registered": counts.already_registered,
+            "duplicates": counts.duplicates,
+            "invalid": counts.invalid,
+            "rejected": counts.rejected,
+            "unreachable": counts.unreachable,
+            "rejected_earlier": counts.rejected_earlier,
+            "in_doubt": counts.in_doubt,
+            "not_attempted": counts.not_attempted(),
+            "stopped": self.stopped.map(StopReason::as_str),
+            "elapsed_ms": self.elapsed.as_millis() as u64,
+        })
+    }
+
+    pub fn to_text(&self) -> String {
+        let counts = &self.counts;
+        let mut text = String::new();
+        let _ = writeln!(
+            text,
+            "import {}: {} rows in {:.1} s",
+            self.input.display(),
+            counts.rows,
+            self.elapsed.as_secs_f64()
+        );
+        let lines: [(&str, u64, &str); 9] = [
+            ("registered", counts.registered, ""),
+            ("already registered", counts.already_registered, "by an earlier run"),
+            ("duplicate", counts.duplicates, "same registration as an earlier line"),
+            ("invalid", counts.invalid, "skipped; see the failures file"),
+            ("rejected by ZEGO", counts.rejected, "see the failures file"),
+            ("unreachable or busy", counts.unreachable, "the next run sends them again"),
+            ("rejected earlier", counts.rejected_earlier, "--retry-failed sends them again"),
+            ("in doubt", counts.in_doubt, "--resend-in-doubt sends them again"),
+            ("not attempted", counts.not_attempted(), "run the same command again to resume"),
+        ];
+        for (label, count, note) in lines {
+            if count == 0 && label != "registered" {
+                continue;
+            }
+            if note.is_empty() {
+                let _ = writeln!(text, "  {label:<20} {count:>8}");
+            } else {
+                let _ = writeln!(text, "  {label:<20} {count:>8}  ({note})");
+            }
+        }
+        if let Some(stopped) = self.stopped {
+            let _ = writeln!(text, "{}", stopped.describe(self.max_unreachable));
+        }
+        if let Some(failures) = self.failures {
+            let _ = writeln!(text, "failures file: {}", failures.display());
+        }
+        let _ = writeln!(text, "state file: {}", self.state.display());
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_attempted_is_the_rest() {
+        let counts = Counts { rows: 10, registered: 4, invalid: 1, duplicates: 1, ..Counts::default() };
+        assert_eq!(counts.done(), 6);
+        assert_eq!(counts.not_attempted(), 4);
+        assert_eq!(counts.not_registered(), 1);
+    }
+
+    #[test]
+    fn failures_file_is_sorted_csv() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("failed.csv");
+        let row = |line: u64, reason: &str| FailedRow {
+            line,
+            raw: RawRow {
+                user_id: "u".into(),
+                token: "t,1".into(),
+                platform: "ios".into(),
+                ..RawRow::default()
+            },
+            reason: reason.into(),
+            code: None,
+        };
+        let mut failures = vec![row(9, "second"), row(3, "first")];
+        assert!(write_failures(&path, &mut failures).unwrap());
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "line,user_id,token,platform,provider,device_id,error,code");
+        assert_eq!(lines[1], "3,u,\"t,1\",ios,,,first,");
+        assert!(lines[2].starts_with("9,"));
+
+        assert!(!write_failures(&path, &mut []).unwrap());
+        assert!(!path.exists());
+    }
+}

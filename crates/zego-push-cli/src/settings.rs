@@ -1,0 +1,119 @@
+//! Credentials and ZEGO client settings, resolved from the parsed flags.
+
+use std::io::BufRead;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use zego_core::{AppId, ClientConfig, Region, RetryPolicy, ServerSecret, ZegoClient};
+use zeroize::Zeroizing;
+
+use crate::cli::{ConnectionArgs, CredentialArgs, ProtocolArgs};
+use crate::env;
+use crate::exit::{CliError, ExitCode, ResultExt};
+
+/// Where the ServerSecret was read from, for messages. Never the secret itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretSource {
+    Stdin,
+    File,
+    FlagOrEnvironment,
+}
+
+impl SecretSource {
+    pub fn describe(self) -> &'static str {
+        match self {
+            SecretSource::Stdin => "standard input",
+            SecretSource::File => "--server-secret-file",
+            SecretSource::FlagOrEnvironment => "--server-secret or ZEGO_SERVER_SECRET",
+        }
+    }
+}
+
+impl CredentialArgs {
+    /// Reads the raw ServerSecret text from standard input, a file, or the
+    /// flag and environment, in that order of precedence.
+    pub fn read_secret_text(&self) -> anyhow::Result<Option<(Zeroizing<String>, SecretSource)>> {
+        if self.server_secret_stdin {
+            let mut line = Zeroizing::new(String::new());
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .context("cannot read the ServerSecret from standard input")?;
+            return Ok(Some((line, SecretSource::Stdin)));
+        }
+        if let Some(path) = &self.server_secret_file {
+            let text = read_secret_file(path)?;
+            return Ok(Some((text, SecretSource::File)));
+        }
+        Ok(self.server_secret.clone().map(|text| (Zeroizing::new(text), SecretSource::FlagOrEnvironment)))
+    }
+
+    /// Returns the AppId and ServerSecret, both required.
+    pub fn require(&self) -> Result<(AppId, ServerSecret), CliError> {
+        let Some(raw_app_id) = &self.app_id else {
+            return Err(CliError::input(format!(
+                "no AppId: give --app-id or set {}, with the AppId from the ZEGO console",
+                env::APP_ID
+            )));
+        };
+        let app_id: AppId = raw_app_id.parse().or_exit(ExitCode::Input)?;
+        let Some((text, _)) = self.read_secret_text().or_exit(ExitCode::Input)? else {
+            return Err(CliError::input(format!(
+                "no ServerSecret: set {}, or give --server-secret-file PATH or --server-secret-stdin",
+                env::SERVER_SECRET
+            )));
+        };
+        let secret = ServerSecret::new(text.as_str()).or_exit(ExitCode::Input)?;
+        Ok((app_id, secret))
+    }
+}
+
+fn read_secret_file(path: &Path) -> anyhow::Result<Zeroizing<String>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the ServerSecret file {}", path.display()))?;
+    Ok(Zeroizing::new(text))
+}
+
+impl ConnectionArgs {
+    /// Returns the base URL: --base-url when given, else the region's host.
+    pub fn base_url(&self) -> Result<String, CliError> {
+        if let Some(url) = &self.base_url {
+            return Ok(url.clone());
+        }
+        let region: Region = self.region.parse().map_err(CliError::input)?;
+        Ok(region.base_url("rtc"))
+    }
+
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+
+    /// Returns the ZEGO client settings.
+    pub fn client_config(&self, protocol: &ProtocolArgs) -> Result<ClientConfig, CliError> {
+        Ok(ClientConfig {
+            base_url: self.base_url()?,
+            action: protocol.action.clone(),
+            scheme: protocol.scheme,
+            connect_timeout: self.connect_timeout(),
+            timeout: self.timeout(),
+            retry: RetryPolicy { max_attempts: self.max_attempts, ..RetryPolicy::default() },
+            ..ClientConfig::default()
+        })
+    }
+}
+
+/// Builds a ZEGO client from the credentials and settings.
+pub fn client(
+    app_id: AppId,
+    secret: ServerSecret,
+    protocol: &ProtocolArgs,
+    connection: &ConnectionArgs,
+) -> Result<ZegoClient, CliError> {
+    let config = connection.client_config(protocol)?;
+    Ok(ZegoClient::new(app_id, secret, config)?)
+}

@@ -1,0 +1,321 @@
+//! `zego-push doctor`, run as a binary against a zego-mock and a fixed-date
+//! HTTP responder on loopback, with `.p12` files generated here.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use common::{
+    describe, run, run_json, serve_fixed_date, write_p12, zego_push, zego_push_at, zego_push_for,
+    CertificateSpec, Environment, Mock, APP_ID, CLOSED_URL,
+};
+use serde_json::Value;
+
+const DAY: i64 = 86_400;
+const PASSWORD: &str = "correct horse";
+
+/// Returns the check named `name` from doctor's JSON output.
+fn check<'a>(document: &'a Value, name: &str) -> &'a Value {
+    document["checks"]
+        .as_array()
+        .expect("checks is an array")
+        .iter()
+        .find(|check| check["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} check in {document}"))
+}
+
+fn status<'a>(document: &'a Value, name: &str) -> &'a str {
+    check(document, name)["status"].as_str().expect("status is a string")
+}
+
+#[test]
+fn doctor_passes_against_mock() {
+    let mock = Mock::start();
+    let (code, document) =
+        run_json(zego_push_for(&mock).args(["--json", "doctor", "--resource-id", "zegouikit_call"]));
+    assert_eq!(code, 0, "{document}");
+    assert_eq!(document["ok"], true);
+    assert_eq!(status(&document, "credentials"), "pass");
+    assert_eq!(status(&document, "host_reachable"), "pass");
+    assert_eq!(status(&document, "clock_skew"), "pass");
+    assert_eq!(status(&document, "push_register"), "pass");
+    assert_eq!(status(&document, "apns_certificate"), "skip");
+    assert_eq!(status(&document, "resource_id"), "pass");
+    assert_eq!(status(&document, "console"), "info");
+    assert!(check(&document, "console")["details"]["android"].as_str().unwrap().contains("FCM"));
+
+    let registrations = mock.state().registrations();
+    assert_eq!(registrations.len(), 1, "doctor sends one test PushRegister");
+    assert_eq!(registrations[0].user_id, "zego-push-doctor");
+}
+
+#[test]
+fn doctor_text_shows_status_and_fix() {
+    let mock = Mock::start();
+    let output = run(zego_push_for(&mock).env("ZEGO_SERVER_SECRET", "short-secret").args(["doctor"]));
+    assert_eq!(output.status.code(), Some(5), "{}", describe(&output));
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("WARN  credentials"), "{text}");
+    assert!(text.contains("FAIL  push_register"), "{text}");
+    assert!(text.contains("fix: the signature does not match"), "{text}");
+    assert!(text.contains("PASS  clock_skew"), "{text}");
+    assert!(!text.contains("short-secret"), "the secret was printed: {text}");
+}
+
+#[test]
+fn doctor_uses_given_test_device() {
+    let mock = Mock::start();
+    let apns = "ab".repeat(32);
+    let (code, document) = run_json(zego_push_for(&mock).args([
+        "--json",
+        "doctor",
+        "--user-id",
+        "alice",
+        "--token",
+        &apns,
+        "--platform",
+        "ios",
+    ]));
+    assert_eq!(code, 0, "{document}");
+    assert!(check(&document, "push_register")["summary"].as_str().unwrap().contains("given token"));
+    let registrations = mock.state().registrations();
+    assert_eq!(registrations[0].user_id, "alice");
+    assert_eq!(registrations[0].push_id, apns);
+    assert_eq!(registrations[0].push_provider, 2);
+}
+
+#[test]
+fn doctor_fails_on_rejected_push_register() {
+    let mock = Mock::start();
+    let (code, document) = run_json(
+        zego_push_for(&mock)
+            .env("ZEGO_SERVER_SECRET", "ffffffffffffffffffffffffffffffff")
+            .args(["--json", "doctor"]),
+    );
+    assert_eq!(code, 5, "{document}");
+    assert_eq!(document["ok"], false);
+    let push_register = check(&document, "push_register");
+    assert_eq!(push_register["status"], "fail");
+    assert_eq!(push_register["details"]["code"], 100_000_005);
+    assert!(push_register["fix"].as_str().unwrap().contains("ServerSecret"), "{push_register}");
+}
+
+#[test]
+fn doctor_fails_on_missing_credentials() {
+    let (code, document) = run_json(zego_push().args(["--json", "doctor", "--skip-register"]));
+    assert_eq!(code, 5, "{document}");
+    let credentials = check(&document, "credentials");
+    assert_eq!(credentials["status"], "fail");
+    assert!(credentials["fix"].as_str().unwrap().contains("ZEGO_APP_ID"), "{credentials}");
+    assert_eq!(status(&document, "push_register"), "skip");
+}
+
+#[test]
+fn doctor_fails_on_malformed_app_id() {
+    let (code, document) =
+        run_json(zego_push_at(CLOSED_URL).env("ZEGO_APP_ID", "YOUR_ZEGO_APP_ID").args(["--json", "doctor"]));
+    assert_eq!(code, 5, "{document}");
+    assert_eq!(status(&document, "credentials"), "fail");
+}
+
+#[test]
+fn doctor_reports_unreachable_host() {
+    let (code, document) =
+        run_json(zego_push_at(CLOSED_URL).args(["--json", "doctor", "--connect-timeout-ms", "500"]));
+    assert_eq!(code, 5, "{document}");
+    assert_eq!(status(&document, "credentials"), "pass");
+    assert_eq!(status(&document, "host_reachable"), "fail");
+    assert_eq!(status(&document, "clock_skew"), "skip");
+    assert_eq!(status(&document, "push_register"), "skip");
+}
+
+#[test]
+fn doctor_fails_on_clock_skew_over_ten_minutes() {
+    let base_url = serve_fixed_date(SystemTime::now() - Duration::from_secs(20 * 60));
+    let (code, document) = run_json(zego_push_at(&base_url).args(["--json", "doctor", "--skip-register"]));
+    assert_eq!(code, 5, "{document}");
+    let clock = check(&document, "clock_skew");
+    assert_eq!(clock["status"], "fail");
+    let skew = clock["details"]["skew_seconds"].as_i64().unwrap();
+    assert!((1_195..=1_205).contains(&skew), "{clock}");
+    assert!(clock["fix"].as_str().unwrap().contains("100000004"), "{clock}");
+}
+
+#[test]
+fn doctor_warns_on_clock_skew_over_a_minute() {
+    let base_url = serve_fixed_date(SystemTime::now() + Duration::from_secs(3 * 60));
+    let (code, document) = run_json(zego_push_at(&base_url).args(["--json", "doctor", "--skip-register"]));
+    assert_eq!(code, 0, "{document}");
+    let clock = check(&document, "clock_skew");
+    assert_eq!(clock["status"], "warn");
+    assert!(clock["summary"].as_str().unwrap().contains("behind"), "{clock}");
+}
+
+#[test]
+fn doctor_fails_on_long_resource_id() {
+    let mock = Mock::start();
+    let long = "r".repeat(33);
+    let (code, document) =
+        run_json(zego_push_for(&mock).args(["--json", "doctor", "--skip-register", "--resource-id", &long]));
+    assert_eq!(code, 5, "{document}");
+    assert_eq!(status(&document, "resource_id"), "fail");
+}
+
+/// Runs doctor on a generated certificate and returns the certificate check.
+fn certificate_check(path: &Path, password: &str, extra: &[&str]) -> (i32, Value) {
+    let mock = Mock::start();
+    let (code, document) = run_json(
+        zego_push_for(&mock)
+            .env("ZEGO_PUSH_P12_PASSWORD", password)
+            .args(["--json", "doctor", "--skip-register", "--p12"])
+            .arg(path)
+            .args(extra),
+    );
+    (code, check(&document, "apns_certificate").clone())
+}
+
+fn spec(environment: Environment, not_after_offset: i64) -> CertificateSpec<'static> {
+    CertificateSpec {
+        topic: "com.example.app",
+        not_before_offset: -100 * DAY,
+        not_after_offset,
+        environment,
+        legacy_encryption: false,
+    }
+}
+
+#[test]
+fn certificate_valid_shows_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("voip.p12");
+    // Keychain Access exports with the legacy 3DES encryption and a SHA-1 MAC.
+    write_p12(
+        &path,
+        &CertificateSpec { legacy_encryption: true, ..spec(Environment::Production, 200 * DAY) },
+        PASSWORD,
+    );
+
+    let (code, check) = certificate_check(&path, PASSWORD, &[]);
+    assert_eq!(code, 0, "{check}");
+    assert_eq!(check["status"], "pass", "{check}");
+    let details = &check["details"];
+    assert_eq!(details["topic"], "com.example.app");
+    assert!(details["subject"].as_str().unwrap().contains("VoIP Services: com.example.app"), "{details}");
+    assert_eq!(details["environment"], "production");
+    let days_left = details["days_left"].as_i64().unwrap();
+    assert!((199..=200).contains(&days_left), "{details}");
+    assert_eq!(details["private_key"], true);
+}
+
+#[test]
+fn certificate_expiring_soon_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("voip.p12");
+    write_p12(&path, &spec(Environment::Development, 12 * DAY), PASSWORD);
+
+    let (code, check) = certificate_check(&path, PASSWORD, &[]);
+    assert_eq!(code, 0, "a warning alone exits 0: {check}");
+    assert_eq!(check["status"], "warn", "{check}");
+    assert!(
+        check["summary"].as_str().unwrap().contains("expires in 11 days")
+            || check["summary"].as_str().unwrap().contains("expires in 12 days"),
+        "{check}"
+    );
+    assert_eq!(check["details"]["environment"], "development");
+}
+
+#[test]
+fn certificate_expired_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("voip.p12");
+    write_p12(&path, &spec(Environment::Production, -3 * DAY), PASSWORD);
+
+    let (code, check) = certificate_check(&path, PASSWORD, &[]);
+    assert_eq!(code, 5, "{check}");
+    assert_eq!(check["status"], "fail", "{check}");
+    assert!(check["summary"].as_str().unwrap().contains("expired on"), "{check}");
+    assert!(check["fix"].as_str().unwrap().contains("upload it to the ZEGO console"), "{check}");
+}
+
+#[test]
+fn certificate_wrong_password_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("voip.p12");
+    write_p12(&path, &spec(Environment::Production, 200 * DAY), PASSWORD);
+
+    let (code, check) = certificate_check(&path, "wrong password", &[]);
+    assert_eq!(code, 5, "{check}");
+    assert_eq!(check["status"], "fail", "{check}");
+    assert!(check["summary"].as_str().unwrap().contains("password does not open"), "{check}");
+}
+
+#[test]
+fn certificate_password_from_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("voip.p12");
+    write_p12(&path, &spec(Environment::Production, 200 * DAY), PASSWORD);
+    let password_file = common::write_file(dir.path(), "password", &format!("{PASSWORD}\n"));
+
+    let mock = Mock::start();
+    let (code, document) = run_json(
+        zego_push_for(&mock)
+            .args(["--json", "doctor", "--skip-register", "--p12"])
+            .arg(&path)
+            .arg("--p12-password-file")
+            .arg(&password_file),
+    );
+    assert_eq!(code, 0, "{document}");
+    assert_eq!(status(&document, "apns_certificate"), "pass");
+}
+
+#[test]
+fn certificate_universal_lists_topics() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("universal.p12");
+    write_p12(&path, &spec(Environment::Universal, 300 * DAY), PASSWORD);
+
+    let (code, check) = certificate_check(&path, PASSWORD, &["--apns-environment", "development"]);
+    assert_eq!(code, 0, "{check}");
+    assert_eq!(check["details"]["environment"], "development and production");
+    assert_eq!(check["details"]["topics"], serde_json::json!(["com.example.app", "com.example.app.voip"]));
+}
+
+#[test]
+fn certificate_environment_mismatch_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("voip.p12");
+    write_p12(&path, &spec(Environment::Development, 200 * DAY), PASSWORD);
+
+    let (code, check) = certificate_check(&path, PASSWORD, &["--apns-environment", "production"]);
+    assert_eq!(code, 5, "{check}");
+    assert!(check["summary"].as_str().unwrap().contains("development, not production"), "{check}");
+}
+
+#[test]
+fn certificate_without_apple_extension_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plain.p12");
+    write_p12(&path, &spec(Environment::None, 200 * DAY), PASSWORD);
+
+    let (_, check) = certificate_check(&path, PASSWORD, &[]);
+    assert_eq!(check["status"], "warn", "{check}");
+    assert!(check["summary"].as_str().unwrap().contains("not an Apple push certificate"), "{check}");
+}
+
+#[test]
+fn certificate_file_not_pkcs12_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::write_file(dir.path(), "not.p12", "this is not a certificate");
+    let (code, check) = certificate_check(&path, PASSWORD, &[]);
+    assert_eq!(code, 5, "{check}");
+    assert!(check["summary"].as_str().unwrap().contains("PKCS#12"), "{check}");
+}
+
+#[test]
+fn certificate_check_uses_app_id_of_mock() {
+    // The credentials check reads the same variables the server does.
+    let mock = Mock::start();
+    let (_, document) = run_json(zego_push_for(&mock).args(["--json", "doctor", "--skip-register"]));
+    assert_eq!(check(&document, "credentials")["details"]["app_id"].to_string(), APP_ID);
+}

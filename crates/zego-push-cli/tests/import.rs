@@ -1,0 +1,354 @@
+//! `zego-push import`, run as a binary against a zego-mock on loopback:
+//! invalid rows, resumption after Ctrl-C and after a crash, and the stops
+//! for unreachable hosts and rejected credentials.
+
+mod common;
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{
+    describe, run, run_json, send_signal, wait_until, write_file, zego_push_at, zego_push_for, Mock,
+    CLOSED_URL,
+};
+use serde_json::Value;
+use zego_mock::{CodeFault, Faults};
+
+/// Writes a CSV of `rows` valid Android rows with distinct tokens `token-NNNNN`.
+fn write_rows(dir: &Path, rows: usize) -> PathBuf {
+    let mut text = String::from("user_id,token,platform\n");
+    for index in 0..rows {
+        let _ = writeln!(text, "user{index:05},token-{index:05},android");
+    }
+    write_file(dir, "rows.csv", &text)
+}
+
+fn import(mock: &Mock, file: &Path) -> Command {
+    let mut command = zego_push_for(mock);
+    command.args(["--json", "import", "--rate", "0"]).arg(file);
+    command
+}
+
+/// Reads the failures file into (line, token, error) rows.
+fn read_failures(path: &Path) -> Vec<(u64, String, String)> {
+    let mut reader = csv::Reader::from_path(path).expect("the failures file is CSV");
+    reader
+        .records()
+        .map(|record| {
+            let record = record.expect("a CSV record");
+            (record[0].parse().expect("a line number"), record[2].to_owned(), record[6].to_owned())
+        })
+        .collect()
+}
+
+fn failures_path(file: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.failed.csv", file.display()))
+}
+
+#[test]
+fn import_reports_invalid_rows_and_continues() {
+    let mock = Mock::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(
+        dir.path(),
+        "mixed.csv",
+        "user_id,token,platform,provider,device_id\n\
+         alice,fcm-alice,android,,phone\n\
+         bob smith,fcm-bob,android,,\n\
+         carol,fcm-carol,web,,\n\
+         \n\
+         dave,fcm:dave,ios,fcm,\n\
+         erin,0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef,ios,,\n\
+         alice,fcm-alice,android,,phone\n\
+         frank,fcm-frank,android,,,extra\n",
+    );
+
+    let (code, summary) = run_json(&mut import(&mock, &file));
+    assert_eq!(code, 6, "{summary}");
+    assert_eq!(summary["rows"], 7, "the blank line is not a row");
+    assert_eq!(summary["registered"], 3);
+    assert_eq!(summary["invalid"], 3);
+    assert_eq!(summary["duplicates"], 1);
+    assert_eq!(summary["not_attempted"], 0);
+
+    let failures = read_failures(&failures_path(&file));
+    let lines: Vec<u64> = failures.iter().map(|(line, _, _)| *line).collect();
+    assert_eq!(lines, [3, 4, 9]);
+    assert!(failures[0].2.contains("invalid user_id"), "{failures:?}");
+    assert!(failures[1].2.contains("invalid platform"), "{failures:?}");
+    assert!(failures[2].2.contains("has 6 fields"), "{failures:?}");
+
+    let registered = mock.registrations_by_token();
+    assert_eq!(registered.len(), 3);
+    assert_eq!(registered.get("fcm:dave"), Some(&1));
+    assert_eq!(
+        mock.state().registrations().iter().find(|r| r.user_id == "erin").map(|r| r.push_provider),
+        Some(2)
+    );
+}
+
+#[test]
+fn import_jsonl_rows() {
+    let mock = Mock::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(
+        dir.path(),
+        "rows.jsonl",
+        "{\"user_id\":\"u1\",\"fcm_token\":\"t1\",\"platform\":\"android\"}\n\
+         {\"user_id\":\"u2\",\"push_token\":\"t2\",\"platform\":\"iOS\",\"provider\":\"fcm\"}\n\
+         {\"user_id\":\"u3\",\"token\":\"t3\"}\n\
+         not json\n",
+    );
+    let (code, summary) = run_json(&mut import(&mock, &file));
+    assert_eq!(code, 6, "{summary}");
+    assert_eq!(summary["registered"], 2);
+    assert_eq!(summary["invalid"], 2);
+    let lines: Vec<u64> = read_failures(&failures_path(&file)).iter().map(|(line, _, _)| *line).collect();
+    assert_eq!(lines, [3, 4]);
+}
+
+#[test]
+fn import_run_again_sends_nothing_twice() {
+    let mock = Mock::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_rows(dir.path(), 50);
+
+    let (code, first) = run_json(&mut import(&mock, &file));
+    assert_eq!(code, 0, "{first}");
+    assert_eq!(first["registered"], 50);
+    assert!(!failures_path(&file).exists(), "no failures, no failures file");
+
+    let (code, second) = run_json(&mut import(&mock, &file));
+    assert_eq!(code, 0, "{second}");
+    assert_eq!(second["registered"], 0);
+    assert_eq!(second["already_registered"], 50);
+    assert_eq!(mock.registration_count(), 50);
+
+    let (code, restarted) = run_json(import(&mock, &file).arg("--restart"));
+    assert_eq!(code, 0, "{restarted}");
+    assert_eq!(restarted["registered"], 50, "--restart sends every row again");
+}
+
+#[test]
+fn import_interrupted_then_resumed_registers_each_row_once() {
+    const ROWS: usize = 10_000;
+    let mock = Mock::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_rows(dir.path(), ROWS);
+    let stderr_path = dir.path().join("interrupted.stderr");
+
+    // Start the import and interrupt it once part of the rows are registered.
+    let child = import(&mock, &file)
+        .args(["--concurrency", "16"])
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&stderr_path).unwrap())
+        .spawn()
+        .expect("zego-push starts");
+    wait_until(Duration::from_secs(60), "2,000 registrations", || mock.registration_count() >= 2_000);
+    send_signal(child.id(), "INT");
+    let output = child.wait_with_output().expect("zego-push exits");
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap();
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted: finishing the requests in flight"), "{stderr}");
+    let interrupted: Value = serde_json::from_slice(&output.stdout).expect("a JSON summary");
+    assert_eq!(interrupted["stopped"], "interrupted");
+
+    let registered_before_resume = mock.registration_count();
+    assert!(registered_before_resume < ROWS, "the run was not interrupted mid-way");
+    assert_eq!(interrupted["registered"], registered_before_resume);
+    assert_eq!(interrupted["not_attempted"], ROWS - registered_before_resume);
+
+    // Resume: only the rest is sent.
+    let (code, resumed) = run_json(import(&mock, &file).args(["--concurrency", "16"]));
+    assert_eq!(code, 0, "{resumed}");
+    assert_eq!(resumed["already_registered"], registered_before_resume);
+    assert_eq!(resumed["registered"], ROWS - registered_before_resume);
+    assert_eq!(resumed["in_doubt"], 0);
+
+    let by_token = mock.registrations_by_token();
+    assert_eq!(by_token.len(), ROWS, "every row is registered");
+    let repeated: Vec<(&String, &usize)> = by_token.iter().filter(|(_, count)| **count != 1).collect();
+    assert!(repeated.is_empty(), "rows registered more than once: {repeated:?}");
+}
+
+#[test]
+fn import_crash_leaves_only_in_flight_rows_in_doubt() {
+    const ROWS: usize = 2_000;
+    const CONCURRENCY: usize = 8;
+    let mock = Mock::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_rows(dir.path(), ROWS);
+
+    // Slow the mock so every slot has a request in flight, then kill the import.
+    mock.set_faults(Faults { latency_ms: 30, ..Faults::default() });
+    let mut child = import(&mock, &file)
+        .args(["--concurrency", &CONCURRENCY.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("zego-push starts");
+    wait_until(Duration::from_secs(60), "200 registrations", || mock.registration_count() >= 200);
+    child.kill().expect("SIGKILL is sent");
+    child.wait().expect("zego-push is reaped");
+    mock.set_faults(Faults::default());
+
+    // Resume without --resend-in-doubt: the rows in doubt are listed, not sent.
+    let (code, resumed) = run_json(import(&mock, &file).args(["--concurrency", &CONCURRENCY.to_string()]));
+    let in_doubt_count = resumed["in_doubt"].as_u64().unwrap();
+    assert!(in_doubt_count >= 1, "no row was in flight at the kill: {resumed}");
+    assert!(in_doubt_count <= CONCURRENCY as u64, "more rows in doubt than slots: {resumed}");
+    assert_eq!(code, 6, "{resumed}");
+    let in_doubt: HashSet<String> = read_failures(&failures_path(&file))
+        .into_iter()
+        .filter(|(_, _, error)| error.starts_with("in doubt"))
+        .map(|(_, token, _)| token)
+        .collect();
+    assert_eq!(in_doubt.len() as u64, in_doubt_count);
+
+    let by_token = mock.registrations_by_token();
+    assert!(
+        by_token.values().all(|count| *count == 1),
+        "a row was registered twice without --resend-in-doubt"
+    );
+    for index in 0..ROWS {
+        let token = format!("token-{index:05}");
+        if !by_token.contains_key(&token) {
+            assert!(in_doubt.contains(&token), "{token} is neither registered nor in doubt");
+        }
+    }
+
+    // --resend-in-doubt sends exactly those rows again.
+    let (code, resent) = run_json(import(&mock, &file).arg("--resend-in-doubt"));
+    assert_eq!(code, 0, "{resent}");
+    assert_eq!(resent["registered"].as_u64(), Some(in_doubt_count));
+    let by_token = mock.registrations_by_token();
+    assert_eq!(by_token.len(), ROWS, "every row is registered");
+    for (token, count) in &by_token {
+        if *count > 1 {
+            assert!(in_doubt.contains(token), "{token} was registered {count} times but was not in doubt");
+        }
+    }
+}
+
+#[test]
+fn import_stops_when_zego_unreachable() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_rows(dir.path(), 100);
+    let (code, summary) = run_json(
+        zego_push_at(CLOSED_URL)
+            .args(["--json", "import", "--rate", "0", "--concurrency", "2", "--max-attempts", "1"])
+            .args(["--max-unreachable", "5"])
+            .arg(&file),
+    );
+    assert_eq!(code, 4, "{summary}");
+    assert_eq!(summary["stopped"], "unreachable");
+    let unreachable = summary["unreachable"].as_u64().unwrap();
+    assert!((5..=7).contains(&unreachable), "{summary}");
+    assert!(summary["not_attempted"].as_u64().unwrap() >= 90, "{summary}");
+}
+
+#[test]
+fn import_stops_on_rejected_credentials() {
+    let mock = Mock::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_rows(dir.path(), 100);
+    let (code, summary) = run_json(
+        import(&mock, &file)
+            .env("ZEGO_SERVER_SECRET", "ffffffffffffffffffffffffffffffff")
+            .args(["--concurrency", "1"]),
+    );
+    assert_eq!(code, 3, "{summary}");
+    assert_eq!(summary["stopped"], "rejected");
+    assert_eq!(summary["rejected"], 1);
+    assert_eq!(summary["not_attempted"], 99);
+
+    // With the right secret the same state file resumes, sending the rejected row again.
+    let (code, resumed) = run_json(&mut import(&mock, &file));
+    assert_eq!(code, 0, "{resumed}");
+    assert_eq!(resumed["registered"], 100);
+}
+
+#[test]
+fn import_skips_rejected_rows_unless_retry_failed() {
+    let mock = Mock::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_rows(dir.path(), 5);
+    mock.set_faults(Faults {
+        code: Some(CodeFault { code: 660_200_001, message: "user does not exist".into(), count: Some(1) }),
+        ..Faults::default()
+    });
+
+    let (code, first) = run_json(import(&mock, &file).args(["--concurrency", "1"]));
+    assert_eq!(code, 6, "{first}");
+    assert_eq!(first["rejected"], 1);
+    assert_eq!(first["registered"], 4);
+    let failures = read_failures(&failures_path(&file));
+    assert_eq!(failures.len(), 1);
+    assert!(failures[0].2.contains("660200001"), "{failures:?}");
+
+    let (code, second) = run_json(&mut import(&mock, &file));
+    assert_eq!(code, 6, "{second}");
+    assert_eq!(second["rejected_earlier"], 1);
+    assert_eq!(second["registered"], 0);
+
+    let (code, third) = run_json(import(&mock, &file).arg("--retry-failed"));
+    assert_eq!(code, 0, "{third}");
+    assert_eq!(third["registered"], 1);
+    assert_eq!(mock.registrations_by_token().len(), 5);
+    assert!(!failures_path(&file).exists(), "a run without failures deletes the old failures file");
+}
+
+#[test]
+fn import_refuses_state_of_other_app() {
+    let mock = Mock::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_rows(dir.path(), 3);
+    let (code, _) = run_json(&mut import(&mock, &file));
+    assert_eq!(code, 0);
+
+    let output = run(import(&mock, &file).env("ZEGO_APP_ID", "42"));
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("AppId 1234567890"), "{}", describe(&output));
+}
+
+#[test]
+fn import_honours_rate_limit() {
+    let mock = Mock::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_rows(dir.path(), 20);
+    let started = Instant::now();
+    let mut command = zego_push_for(&mock);
+    let (code, summary) = run_json(command.args(["--json", "import", "--rate", "10"]).arg(&file));
+    assert_eq!(code, 0, "{summary}");
+    // A burst of 10, then 10 more at 10 per second: at least 0.9 s.
+    assert!(started.elapsed() >= Duration::from_millis(900), "20 rows at 10/s took {:?}", started.elapsed());
+}
+
+#[test]
+fn import_text_summary_names_files() {
+    let mock = Mock::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(dir.path(), "two.csv", "user_id,token,platform\nu1,t1,android\nu2,t2,web\n");
+    let output = run(zego_push_for(&mock).args(["import", "--rate", "0"]).arg(&file));
+    assert_eq!(output.status.code(), Some(6), "{}", describe(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("registered"), "{stdout}");
+    assert!(stdout.contains("two.csv.failed.csv"), "{stdout}");
+    assert!(stdout.contains("two.csv.state.jsonl"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("line 3: invalid platform"), "{stderr}");
+}
+
+#[test]
+fn import_rejects_missing_header_column() {
+    let mock = Mock::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(dir.path(), "bad.csv", "user,token,platform\nu1,t1,android\n");
+    let output = run(zego_push_for(&mock).args(["import"]).arg(&file));
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no user_id column"));
+    assert!(mock.state().calls().is_empty());
+}

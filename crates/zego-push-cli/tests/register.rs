@@ -1,0 +1,182 @@
+//! `zego-push register`, run as a binary against a zego-mock on loopback.
+
+mod common;
+
+use common::{describe, run, run_json, zego_push, zego_push_at, zego_push_for, Mock, APP_ID, CLOSED_URL};
+use zego_mock::{CodeFault, Faults};
+
+const REGISTER: [&str; 7] =
+    ["register", "--user-id", "user123", "--token", "fcm_token_1", "--platform", "android"];
+
+#[test]
+fn register_prints_zego_reply() {
+    let mock = Mock::start();
+    let output = run(zego_push_for(&mock).args(REGISTER));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("Code 0"), "{text}");
+    assert!(text.contains("\"Message\": \"success\""), "{text}");
+
+    let registrations = mock.state().registrations();
+    assert_eq!(registrations.len(), 1);
+    assert_eq!(registrations[0].user_id, "user123");
+    assert_eq!(registrations[0].push_id, "fcm_token_1");
+    assert_eq!(registrations[0].push_provider, 1);
+}
+
+#[test]
+fn register_json_carries_reply() {
+    let mock = Mock::start();
+    let (code, document) = run_json(zego_push_for(&mock).arg("--json").args(REGISTER));
+    assert_eq!(code, 0, "{document}");
+    assert_eq!(document["ok"], true);
+    assert_eq!(document["reply"]["Code"], 0);
+    assert!(document["reply"]["RequestId"].is_string());
+}
+
+#[test]
+fn register_v2_scheme_is_accepted() {
+    let mock = Mock::start();
+    let output = run(zego_push_for(&mock).args(REGISTER).args(["--scheme", "v2"]));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert_eq!(mock.state().registrations()[0].scheme, "v2");
+}
+
+#[test]
+fn register_dry_run_sends_nothing() {
+    let mock = Mock::start();
+    let (code, document) = run_json(zego_push_for(&mock).arg("--json").args(REGISTER).arg("--dry-run"));
+    assert_eq!(code, 0, "{document}");
+    assert_eq!(document["method"], "POST");
+    assert_eq!(document["url"], format!("{}/?Action=PushRegister", mock.base_url));
+    assert_eq!(document["headers"]["Content-Type"], "application/json");
+    assert_eq!(document["headers"]["AppId"], APP_ID);
+    let signature = document["headers"]["Signature"].as_str().expect("a Signature header");
+    assert_eq!(signature.len(), 64);
+    assert_eq!(document["signature"]["signature"], signature);
+    assert_eq!(document["body"]["UserId"], "user123");
+    assert_eq!(document["body"]["PushID"], "fcm_token_1");
+    assert_eq!(document["body"]["PushProvider"], 1);
+    assert!(mock.state().calls().is_empty(), "a dry run sent a request");
+}
+
+#[test]
+fn register_dry_run_text_shows_request() {
+    let mock = Mock::start();
+    let output = run(zego_push_for(&mock).args(REGISTER).arg("--dry-run"));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains(&format!("POST {}/?Action=PushRegister", mock.base_url)), "{text}");
+    assert!(text.contains("Signature: "), "{text}");
+    assert!(text.contains("\"PushID\":\"fcm_token_1\""), "{text}");
+    assert!(mock.state().calls().is_empty());
+}
+
+#[test]
+fn register_rejects_invalid_input() {
+    let mock = Mock::start();
+    let too_long = "u".repeat(33);
+    let output = run(zego_push_for(&mock).args([
+        "register",
+        "--user-id",
+        &too_long,
+        "--token",
+        "t",
+        "--platform",
+        "android",
+    ]));
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("invalid user_id"), "{}", describe(&output));
+    assert!(mock.state().calls().is_empty(), "an invalid registration was sent");
+}
+
+#[test]
+fn register_apns_token_needs_hex() {
+    let mock = Mock::start();
+    let output = run(zego_push_for(&mock).args([
+        "register",
+        "--user-id",
+        "u",
+        "--token",
+        "not-hex",
+        "--platform",
+        "ios",
+    ]));
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("APNs token"), "{}", describe(&output));
+}
+
+#[test]
+fn register_reports_rejection() {
+    let mock = Mock::start();
+    let (code, document) = run_json(
+        zego_push_for(&mock)
+            .env("ZEGO_SERVER_SECRET", "ffffffffffffffffffffffffffffffff")
+            .arg("--json")
+            .args(REGISTER),
+    );
+    assert_eq!(code, 3, "{document}");
+    assert_eq!(document["ok"], false);
+    assert_eq!(document["error"]["kind"], "rejected");
+    assert_eq!(document["error"]["code"], 100_000_005);
+    assert_eq!(document["error"]["class"], "credentials");
+    assert_eq!(document["reply"]["Code"], 100_000_005);
+}
+
+#[test]
+fn register_reports_injected_code() {
+    let mock = Mock::start();
+    mock.set_faults(Faults {
+        code: Some(CodeFault { code: 660_200_001, message: "user does not exist".into(), count: None }),
+        ..Faults::default()
+    });
+    let output = run(zego_push_for(&mock).args(REGISTER));
+    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("Code 660200001"), "{}", describe(&output));
+}
+
+#[test]
+fn register_reports_unreachable_host() {
+    let (code, document) =
+        run_json(zego_push_at(CLOSED_URL).arg("--json").args(REGISTER).args(["--max-attempts", "1"]));
+    assert_eq!(code, 4, "{document}");
+    assert_eq!(document["error"]["kind"], "unreachable");
+}
+
+#[test]
+fn register_without_app_id_is_input_error() {
+    let output = run(zego_push().env("ZEGO_SERVER_SECRET", common::SECRET).args(REGISTER));
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no AppId"));
+}
+
+#[test]
+fn register_json_error_goes_to_stdout() {
+    let (code, document) = run_json(zego_push().arg("--json").args(REGISTER));
+    assert_eq!(code, 2);
+    assert_eq!(document["ok"], false);
+    assert_eq!(document["exit_code"], 2);
+    assert!(document["error"].as_str().unwrap().contains("AppId"), "{document}");
+}
+
+#[test]
+fn help_lists_exit_codes() {
+    for args in [vec!["--help"], vec!["import", "--help"], vec!["doctor", "--help"]] {
+        let output = run(zego_push().args(&args));
+        assert!(output.status.success(), "{}", describe(&output));
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(text.contains("Exit status:"), "{args:?}: {text}");
+        for code in ["  0 ", "  2 ", "  3 ", "  4 ", "  5 ", "  6 ", "  130 "] {
+            assert!(text.contains(code), "{args:?} does not document exit code {code:?}");
+        }
+    }
+}
+
+#[test]
+fn help_hides_secret_from_environment() {
+    let output =
+        run(zego_push().env("ZEGO_SERVER_SECRET", "visible-only-if-leaked").args(["register", "--help"]));
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("ZEGO_SERVER_SECRET"), "{text}");
+    assert!(!text.contains("visible-only-if-leaked"), "{text}");
+}
