@@ -57,6 +57,15 @@ pub enum Command {
 
     /// Run the integration guide's troubleshooting checklist and print each
     /// check as pass, warn or fail, with the fix.
+    ///
+    /// The checks, in order: credentials, host_reachable, clock_skew,
+    /// push_register, apns_certificate (with --p12), resource_id (with
+    /// --resource-id) and console. clock_skew compares the host's Date header
+    /// with this machine's clock: it warns past 60 s and fails past 600 s.
+    /// push_register sends a test PushRegister that must return Code 0. It
+    /// uses user zego-push-doctor and a placeholder token unless --user-id
+    /// and --token are given. console lists what only the ZEGO console shows.
+    /// The exit status is 5 when a check fails; warnings alone exit with 0.
     #[command(after_help = EXIT_CODES_HELP)]
     Doctor(DoctorArgs),
 
@@ -95,7 +104,7 @@ pub struct CredentialArgs {
     pub server_secret_stdin: bool,
 }
 
-/// How requests are named and signed.
+/// Request action and signing scheme.
 #[derive(Debug, Clone, Args)]
 pub struct ProtocolArgs {
     /// Request signing scheme: guide (sorted-parameter HMAC-SHA256, as in
@@ -108,7 +117,7 @@ pub struct ProtocolArgs {
     pub action: String,
 }
 
-/// Where ZEGO is and how patiently to wait for it.
+/// ZEGO API address and timeouts.
 #[derive(Debug, Clone, Args)]
 pub struct ConnectionArgs {
     /// ZEGO API base URL; overrides --region [default: https://rtc-api.zego.im].
@@ -127,7 +136,7 @@ pub struct ConnectionArgs {
     #[arg(long, env = env::CONNECT_TIMEOUT_MS, default_value_t = 2_000, value_name = "MS")]
     pub connect_timeout_ms: u64,
 
-    /// Requests sent at most for one registration when ZEGO is unreachable
+    /// Maximum requests sent for one registration when ZEGO is unreachable
     /// or busy, the first included; 1 to 10.
     #[arg(long, env = env::MAX_ATTEMPTS, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
     pub max_attempts: u32,
@@ -317,7 +326,9 @@ pub struct ImportArgs {
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
 
-    /// Most requests sent per second; 0 means no limit.
+    /// Maximum requests sent per second; 0 means no limit.
+    // NOTE: ZEGO publishes no rate limit for PushRegister; 50 per second is a
+    // cautious default, not a measured limit. Code 7 means a limit was hit.
     #[arg(long, default_value_t = 50)]
     pub rate: u32,
 

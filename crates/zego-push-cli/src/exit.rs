@@ -61,7 +61,7 @@ impl CliError {
         Self { code, error: error.into() }
     }
 
-    /// An invalid-input error with a message.
+    /// Returns an invalid-input error with `message`.
     pub fn input(message: impl fmt::Display) -> Self {
         Self { code: ExitCode::Input, error: anyhow::anyhow!("{message}") }
     }

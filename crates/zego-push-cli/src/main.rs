@@ -59,9 +59,9 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
 fn init_logging(verbose: u8) {
     let level = match verbose {
         0 => "warn",
-        1 => "info,zego_push=info",
+        1 => "info",
         2 => "info,zego_push=debug,zego_core=debug",
-        _ => "trace,hyper_util=debug,reqwest=debug",
+        _ => "trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));

@@ -26,7 +26,7 @@ pub fn print_text(text: &str) -> Result<(), CliError> {
 
 /// Reports the error that ends the command: always one line on standard
 /// error, and with `--json` also a JSON document on standard output, so a
-/// script that parses standard output sees every outcome.
+/// script that parses standard output gets every outcome.
 pub fn print_error(error: &CliError, json: bool) {
     eprintln!("error: {error}");
     if json {

@@ -12,7 +12,7 @@ use crate::cli::{ConnectionArgs, CredentialArgs, ProtocolArgs};
 use crate::env;
 use crate::exit::{CliError, ExitCode, ResultExt};
 
-/// Where the ServerSecret was read from, for messages. Never the secret itself.
+/// The source the ServerSecret was read from, for messages. It never contains the secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecretSource {
     Stdin,
@@ -116,4 +116,52 @@ pub fn client(
 ) -> Result<ZegoClient, CliError> {
     let config = connection.client_config(protocol)?;
     Ok(ZegoClient::new(app_id, secret, config)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::cli::{Cli, Command, RegisterArgs};
+
+    /// Parses a `register` command line; nothing is sent.
+    fn register_args(extra: &[&str]) -> RegisterArgs {
+        let mut argv =
+            vec!["zego-push", "register", "--user-id", "u", "--token", "t", "--platform", "android"];
+        argv.extend_from_slice(extra);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Register(args) => args,
+            other => panic!("parsed {other:?}"),
+        }
+    }
+
+    #[test]
+    fn base_url_defaults_to_zego_host() {
+        let mut args = register_args(&[]);
+        // ZEGO_BASE_URL may be set where the tests run.
+        args.connection.base_url = None;
+        args.connection.region = "unified".into();
+        assert_eq!(args.connection.base_url().unwrap(), zego_core::DEFAULT_BASE_URL);
+    }
+
+    #[test]
+    fn region_selects_regional_host() {
+        let mut args = register_args(&["--region", "fra"]);
+        args.connection.base_url = None;
+        assert_eq!(args.connection.base_url().unwrap(), "https://rtc-api-fra.zego.im");
+    }
+
+    #[test]
+    fn base_url_flag_wins_over_region() {
+        let args = register_args(&["--region", "fra", "--base-url", "http://127.0.0.1:9"]);
+        assert_eq!(args.connection.base_url().unwrap(), "http://127.0.0.1:9");
+    }
+
+    #[test]
+    fn rejects_unknown_region() {
+        let mut args = register_args(&["--region", "mars"]);
+        args.connection.base_url = None;
+        let error = args.connection.base_url().unwrap_err();
+        assert!(error.to_string().contains("unknown ZEGO region"), "{error}");
+    }
 }

@@ -49,7 +49,7 @@ fn failures_path(file: &Path) -> PathBuf {
 }
 
 #[test]
-fn import_reports_invalid_rows_and_continues() {
+fn import_skips_invalid_rows() {
     let mock = Mock::start();
     let dir = tempfile::tempdir().unwrap();
     let file = write_file(
@@ -111,7 +111,7 @@ fn import_jsonl_rows() {
 }
 
 #[test]
-fn import_run_again_sends_nothing_twice() {
+fn import_rerun_skips_registered_rows() {
     let mock = Mock::start();
     let dir = tempfile::tempdir().unwrap();
     let file = write_rows(dir.path(), 50);
@@ -133,7 +133,7 @@ fn import_run_again_sends_nothing_twice() {
 }
 
 #[test]
-fn import_interrupted_then_resumed_registers_each_row_once() {
+fn import_interrupt_then_resume() {
     const ROWS: usize = 10_000;
     let mock = Mock::start();
     let dir = tempfile::tempdir().unwrap();
@@ -175,7 +175,7 @@ fn import_interrupted_then_resumed_registers_each_row_once() {
 }
 
 #[test]
-fn import_crash_leaves_only_in_flight_rows_in_doubt() {
+fn import_crash_then_resume() {
     const ROWS: usize = 2_000;
     const CONCURRENCY: usize = 8;
     let mock = Mock::start();
@@ -272,7 +272,7 @@ fn import_stops_on_rejected_credentials() {
 }
 
 #[test]
-fn import_skips_rejected_rows_unless_retry_failed() {
+fn import_retry_failed_resends_rejected() {
     let mock = Mock::start();
     let dir = tempfile::tempdir().unwrap();
     let file = write_rows(dir.path(), 5);
@@ -302,7 +302,7 @@ fn import_skips_rejected_rows_unless_retry_failed() {
 }
 
 #[test]
-fn import_refuses_state_of_other_app() {
+fn import_rejects_other_apps_state() {
     let mock = Mock::start();
     let dir = tempfile::tempdir().unwrap();
     let file = write_rows(dir.path(), 3);

@@ -25,6 +25,17 @@ fn register_prints_zego_reply() {
 }
 
 #[test]
+fn register_logs_hide_secret_and_token() {
+    let mock = Mock::start();
+    let output = run(zego_push_for(&mock).arg("-vvv").args(REGISTER));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let logs = String::from_utf8_lossy(&output.stderr);
+    assert!(logs.contains("sending PushRegister"), "-vvv logs nothing: {logs}");
+    assert!(!logs.contains(common::SECRET), "the secret is in the logs: {logs}");
+    assert!(!logs.contains("fcm_token_1"), "the token is in the logs: {logs}");
+}
+
+#[test]
 fn register_json_carries_reply() {
     let mock = Mock::start();
     let (code, document) = run_json(zego_push_for(&mock).arg("--json").args(REGISTER));

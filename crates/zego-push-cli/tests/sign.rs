@@ -18,8 +18,8 @@ use serde_json::{json, Value};
 
 /// The guide's function with its body unchanged, and a driver loop. The
 /// function reads the module-level `ZEGO_SERVER_SECRET`, so the driver sets
-/// that global before each call; `guide_query_string` repeats the function's
-/// first two lines so the canonical string can be compared too.
+/// that global before each call. `guide_query_string` repeats the function's
+/// first two lines, so the canonical string can be compared too.
 const GUIDE_SCRIPT: &str = r#"
 import hashlib
 import hmac
@@ -80,8 +80,8 @@ const MD5_CASES: usize = 40;
 
 const HEX_LOWER: &[u8] = b"0123456789abcdef";
 const FCM_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-:";
-/// User-id characters that URL encoding would escape, and some it keeps;
-/// the guide's canonical string writes them all unchanged.
+/// User-id characters that URL encoding would escape, and some it keeps.
+/// The guide's canonical string writes them all unchanged.
 const USER_ID_ALPHABET: &[u8] = b"&=%?+#/;@!$'()*,[]{}|\\^`\"<>~.:-_ab12XY";
 
 fn random_from(rng: &mut StdRng, alphabet: &[u8], len: usize) -> String {

@@ -30,7 +30,7 @@ const SECONDS_PER_DAY: i64 = 86_400;
 
 const NAME: &str = "apns_certificate";
 
-/// What the `.p12` file says about its push certificate.
+/// The push certificate's fields, read from a `.p12` file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertificateInfo {
     pub subject: String,
@@ -66,7 +66,7 @@ impl CertificateInfo {
     }
 }
 
-/// Why a `.p12` file could not be read.
+/// A reason a `.p12` file cannot be read.
 #[derive(Debug)]
 pub enum OpenError {
     WrongPassword,

@@ -23,7 +23,7 @@ const PLACEHOLDER_FCM_TOKEN: &str = "zego-push-doctor:placeholder-fcm-token";
 /// The APNs token of the test PushRegister when `--token` is not given: 32 zero bytes.
 const PLACEHOLDER_APNS_TOKEN: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// The longest resourceID this tool accepts, in characters.
+/// Maximum length of a resourceID, in characters.
 pub const RESOURCE_ID_MAX_CHARS: usize = 32;
 
 pub async fn run_all(args: &DoctorArgs) -> Vec<Check> {
@@ -168,7 +168,7 @@ async fn check_host(connection: &ConnectionArgs) -> HostChecks {
         }
     };
 
-    tracing::info!(url = url.as_str(), "checking that the ZEGO host answers");
+    tracing::info!(url = url.as_str(), "checking that the ZEGO host responds");
     let sent_at = SystemTime::now();
     let started = Instant::now();
     let response = match http.get(url.clone()).send().await {
@@ -207,8 +207,11 @@ async fn check_host(connection: &ConnectionArgs) -> HostChecks {
 
 /// Judges the local clock's offset from the host's, in seconds (positive: local is ahead).
 pub fn clock_check(skew: i64) -> Check {
-    let direction = if skew >= 0 { "ahead of" } else { "behind" };
-    let summary = format!("this machine's clock is {} s {direction} the host's Date header", skew.abs());
+    let summary = match skew {
+        0 => "this machine's clock matches the host's Date header to the second".to_owned(),
+        1.. => format!("this machine's clock is {skew} s ahead of the host's Date header"),
+        _ => format!("this machine's clock is {} s behind the host's Date header", skew.abs()),
+    };
     let fix = "synchronize this machine's clock with NTP (for example `timedatectl set-ntp true`)";
     let check = if skew.abs() > SKEW_FAIL_SECS {
         Check::new("clock_skew", Status::Fail, summary).with_fix(format!(
@@ -272,14 +275,14 @@ async fn check_push_register(
     };
 
     tracing::info!(endpoint = client.endpoint(), user_id, "sending the test PushRegister");
-    let whose = if placeholder {
+    let tested = if placeholder {
         format!("for user {user_id} with a placeholder token")
     } else {
         format!("for user {user_id} with the given token")
     };
     let check = match client.register(&registration).await {
         Ok(registered) => {
-            let check = Check::new(NAME, Status::Pass, format!("ZEGO replied Code 0 {whose}"))
+            let check = Check::new(NAME, Status::Pass, format!("ZEGO replied Code 0 {tested}"))
                 .with_detail("attempts", registered.attempts);
             let check = match registered.request_id {
                 Some(request_id) => check.with_detail("request_id", request_id),
@@ -298,7 +301,7 @@ async fn check_push_register(
             NAME,
             Status::Fail,
             format!(
-                "ZEGO replied Code {} ({:?}) {whose}: the token is not linked to the user on ZEGO's side",
+                "ZEGO replied Code {} ({:?}) {tested}: the token is not linked to the user on ZEGO's side",
                 api.code, api.message
             ),
         )

@@ -1,8 +1,8 @@
 //! `zego-push doctor`: the integration guide's troubleshooting checklist as checks.
 //!
-//! Each check ends as pass, warn or fail, with the fix; a check that cannot
-//! run is skip, and what only the ZEGO console shows is info. The command
-//! exits with [`ExitCode::CheckFailed`] when any check failed.
+//! Each check ends as pass, warn or fail, with the fix. A check that cannot
+//! run is skip, and a setting only the ZEGO console shows is info. The
+//! command exits with [`ExitCode::CheckFailed`] when any check failed.
 
 mod apns;
 mod checks;
@@ -47,12 +47,12 @@ pub struct Check {
     /// A stable name for scripts, such as `clock_skew`.
     pub name: &'static str,
     pub status: Status,
-    /// One line that says what was found.
+    /// A one-line description of the finding.
     pub summary: String,
-    /// What was measured or read, such as a certificate's subject.
+    /// Measured or read values, such as a certificate's subject.
     #[serde(skip_serializing_if = "Map::is_empty")]
     pub details: Map<String, Value>,
-    /// What to do about a warning or failure.
+    /// The action that fixes a warning or failure.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fix: Option<String>,
 }

@@ -29,7 +29,7 @@ pub struct RawRow {
 pub enum InputItem {
     /// A row with every required field present; not validated yet.
     Row { line: u64, raw: RawRow },
-    /// A row that cannot be read; `raw` holds whatever fields could be.
+    /// A row that cannot be read. `raw` contains the fields that could be read.
     Invalid { line: u64, raw: RawRow, reason: String },
 }
 
@@ -90,8 +90,8 @@ struct Columns {
 ///
 /// The csv crate's own line numbers skip blank and comment lines and
 /// miscount CRLF files, so this reader splits the file into records itself:
-/// a record is one or more physical lines, extended while it holds an odd
-/// number of `"` (a quoted field with a line break). Each record is then
+/// a record is one or more physical lines, extended while it contains an
+/// odd number of `"` (a quoted field with a line break). Each record is then
 /// parsed by the csv crate.
 struct CsvRows {
     lines: PhysicalLines,

@@ -3,7 +3,7 @@
 //! The first record names the AppId, endpoint and action the rows were sent
 //! to, so a state file is never reused against another project or host.
 //! Every later record is `sending`, `registered` or `failed` for one row,
-//! identified by a key derived from the row's content; the last record of a
+//! identified by a key derived from the row's content. The last record of a
 //! key is the row's state.
 //!
 //! [`Journal::append`] returns only once the record is on disk
@@ -30,7 +30,7 @@ use crate::exit::{CliError, ExitCode};
 /// The state-file format this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
 
-/// The most records written between two syncs.
+/// Maximum records written between two syncs.
 const MAX_BATCH: usize = 1024;
 
 /// One line of the state file.

@@ -17,8 +17,8 @@
 //!   rejected unless `--retry-failed` is given.
 //!
 //! Within one row, the client retries after a timeout or a dropped
-//! connection (`--max-attempts`); if the lost attempt had reached ZEGO,
-//! ZEGO receives that row twice. `--max-attempts 1` rules that out.
+//! connection (`--max-attempts`). If the lost attempt had reached ZEGO,
+//! ZEGO receives that row twice, which `--max-attempts 1` rules out.
 
 mod input;
 mod journal;
@@ -52,11 +52,12 @@ const IN_DOUBT_REASON: &str = "in doubt: an earlier run was sending this row whe
 pub async fn run(global: &GlobalArgs, args: ImportArgs) -> Result<ExitCode, CliError> {
     let started = Instant::now();
 
-    // Read the input once to check its header and count its rows.
     let format = input::detect_format(&args.file, args.format)?;
-    let total = input::count_rows(&args.file, format)?;
     let (app_id, secret) = args.credentials.require()?;
     let client = settings::client(app_id, secret, &args.protocol, &args.connection)?;
+
+    // Read the input once to check its header and count its rows.
+    let total = input::count_rows(&args.file, format)?;
 
     // Open the state file, which refuses a run against another AppId, endpoint or action.
     let state_path = args.state.clone().unwrap_or_else(|| with_suffix(&args.file, ".state.jsonl"));
@@ -197,7 +198,7 @@ async fn stop_requested(stop: &mut watch::Receiver<bool>) {
     }
 }
 
-/// Reads the file on its own thread, so parsing never blocks the runtime.
+/// Reads the file on its own thread, so parsing does not hold up the async runtime.
 fn spawn_reader(
     path: &Path,
     format: crate::cli::InputFormat,
@@ -217,7 +218,7 @@ fn spawn_reader(
     Ok(receiver)
 }
 
-/// A finished request: the row, ZEGO's answer, and whether its outcome was recorded.
+/// A finished request: the row, ZEGO's reply, and whether its outcome was recorded.
 struct Sent {
     line: u64,
     raw: RawRow,
@@ -225,7 +226,7 @@ struct Sent {
     recorded: std::io::Result<()>,
 }
 
-/// How a failed row affects the run.
+/// The effect of a failed row on the run.
 enum FailureKind {
     /// The row itself is at fault; sent again only with --retry-failed.
     Permanent,
@@ -252,7 +253,7 @@ fn failure_kind(error: &zego_core::Error) -> FailureKind {
     }
 }
 
-/// The outcome record of a finished request.
+/// Returns the state-file record of a finished request's outcome.
 fn outcome_record(key: String, line: u64, result: &Result<Registered, zego_core::Error>) -> Record {
     match result {
         Ok(registered) => Record::Registered { key, line, request_id: registered.request_id.clone() },
@@ -274,7 +275,7 @@ struct Importer {
     previous: HashMap<String, RowState>,
     /// The first line of each row key seen in this run.
     seen: HashMap<String, u64>,
-    /// The most requests in flight at once.
+    /// Maximum requests in flight at once.
     concurrency: usize,
     limiter: Option<DefaultDirectRateLimiter>,
     tasks: JoinSet<Sent>,
@@ -426,10 +427,11 @@ impl Importer {
     }
 
     /// Reaps finished requests until fewer than `--concurrency` are in
-    /// flight. A slot is free only once its row's outcome is on disk and
-    /// counted here, so after a crash at most one row per slot is in doubt,
-    /// and a rejection that stops the run is seen before the next row is
-    /// sent from that slot. Returns false when the run must stop.
+    /// flight, and returns false when the run must stop.
+    ///
+    /// A slot is free only once its row's outcome is on disk and counted
+    /// here. So after a crash at most one row per slot is in doubt, and a
+    /// rejection that stops the run is counted before that slot sends again.
     async fn wait_for_slot(&mut self, stop: &mut watch::Receiver<bool>) -> bool {
         while self.tasks.len() >= self.concurrency {
             let joined = tokio::select! {

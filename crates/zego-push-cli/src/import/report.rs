@@ -60,7 +60,7 @@ pub struct FailedRow {
     pub code: Option<i64>,
 }
 
-/// Why a run stopped before the end of the file.
+/// The reason a run stopped before the end of the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StopReason {
     Interrupted,

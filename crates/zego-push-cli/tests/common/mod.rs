@@ -2,8 +2,8 @@
 //! on a loopback port, a command with a clean environment, and APNs
 //! certificates generated at test time.
 //!
-//! Every command starts with `ZEGO_BASE_URL` set to a loopback address, so a
-//! test that forgets to name its mock reaches nothing.
+//! Every command starts with `ZEGO_BASE_URL` set to a closed loopback port,
+//! so a test that leaves out its mock's address sends nothing anywhere.
 
 #![allow(dead_code)]
 
@@ -19,7 +19,7 @@ use serde_json::Value;
 use zego_core::{AppId, ServerSecret};
 use zego_mock::{Faults, MockConfig, MockServer, MockState};
 
-/// The AppId the test mock knows.
+/// The AppId the test mock accepts.
 pub const APP_ID: &str = "1234567890";
 /// The ServerSecret of [`APP_ID`].
 pub const SECRET: &str = "0123456789abcdef0123456789abcdef";
@@ -34,7 +34,7 @@ pub struct Mock {
 }
 
 impl Mock {
-    /// Starts a mock on 127.0.0.1 with a free port that knows [`APP_ID`].
+    /// Starts a mock that accepts [`APP_ID`] on a free port of 127.0.0.1.
     pub fn start() -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -161,8 +161,8 @@ pub fn write_file(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     path
 }
 
-/// Serves HTTP on a loopback port, answering every request with 200 and
-/// the given `Date` header, for clock-skew checks. Returns the base URL.
+/// Serves HTTP on a loopback port and replies to every request with 200
+/// and the given `Date` header, for clock-skew checks. Returns the base URL.
 pub fn serve_fixed_date(date: std::time::SystemTime) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port binds");
     let address = listener.local_addr().expect("the listener has an address");
@@ -192,8 +192,18 @@ pub struct CertificateSpec<'a> {
     pub not_after_offset: i64,
     /// Apple's environment extensions to add.
     pub environment: Environment,
-    /// Write the legacy encryption that Keychain Access exports (3DES, SHA-1 MAC).
-    pub legacy_encryption: bool,
+    pub encryption: Encryption,
+}
+
+/// How a generated `.p12` file is encrypted.
+#[derive(Debug, Clone, Copy)]
+pub enum Encryption {
+    /// PBES2 with AES-256 and an HMAC-SHA256 MAC, as OpenSSL 3 writes by default.
+    Aes,
+    /// The legacy 3DES encryption with a SHA-1 MAC.
+    TripleDes,
+    /// The legacy 40-bit RC2 encryption with a SHA-1 MAC.
+    Rc2,
 }
 
 /// Which APNs environment extensions a generated certificate carries.
@@ -265,12 +275,18 @@ pub fn write_p12(path: &Path, spec: &CertificateSpec<'_>, password: &str) {
     let chain = p12_keystore::PrivateKeyChain::new(b"apns-key-1".as_slice(), private_key, [certificate]);
     let mut store = p12_keystore::KeyStore::new();
     store.add_entry("apns", p12_keystore::KeyStoreEntry::PrivateKeyChain(chain));
-    let mut writer = store.writer(password);
-    if spec.legacy_encryption {
-        writer = writer
-            .encryption_algorithm(p12_keystore::EncryptionAlgorithm::PbeWithShaAnd3KeyTripleDesCbc)
-            .mac_algorithm(p12_keystore::MacAlgorithm::HmacSha1);
-    }
+    let legacy = |algorithm| {
+        store
+            .writer(password)
+            .encryption_algorithm(algorithm)
+            .mac_algorithm(p12_keystore::MacAlgorithm::HmacSha1)
+    };
+    let writer = match spec.encryption {
+        Encryption::Aes => store.writer(password),
+        Encryption::TripleDes => legacy(p12_keystore::EncryptionAlgorithm::PbeWithShaAnd3KeyTripleDesCbc),
+        // The crate names RC2 "Rc4"; it writes the pbeWithSHAAnd40BitRC2-CBC identifier.
+        Encryption::Rc2 => legacy(p12_keystore::EncryptionAlgorithm::PbeWithShaAnd40BitRc4Cbc),
+    };
     let data = writer.write().expect("the .p12 file encodes");
     std::fs::write(path, data).expect("the .p12 file can be written");
 }
