@@ -1,20 +1,15 @@
 //! The checks `doctor` runs, in the order it prints them.
 
 use std::path::Path;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use zego_core::{codes, AppId, Platform, PushProvider, Registration, ServerSecret, ZegoClient};
 use zeroize::Zeroizing;
 
+use super::host::{check_host, unix_seconds};
 use super::{apns, Check, Status};
-use crate::cli::{ConnectionArgs, CredentialArgs, DoctorArgs};
+use crate::cli::{CredentialArgs, DoctorArgs};
 use crate::env;
-
-/// Clock skew past which ZEGO rejects a request's timestamp (code 100000004).
-pub const SKEW_FAIL_SECS: i64 = 600;
-/// Clock skew worth a warning: well inside ZEGO's window, but a clock this
-/// far off is not synchronized and may drift out of the window.
-pub const SKEW_WARN_SECS: i64 = 60;
 
 /// The user id of the test PushRegister when `--user-id` is not given.
 pub const PLACEHOLDER_USER_ID: &str = "zego-push-doctor";
@@ -121,117 +116,6 @@ fn check_credentials(args: &CredentialArgs) -> (Check, Option<(AppId, ServerSecr
         .with_fix("copy the ServerSecret again from the project's page in the ZEGO console")
     };
     (check.with_detail("app_id", app_id.get()), Some((app_id, secret)))
-}
-
-/// The results of the one request that checks reachability and clock skew.
-struct HostChecks {
-    host: Check,
-    clock: Check,
-    reachable: bool,
-}
-
-/// Sends `GET` to the base URL: any HTTP reply means the host is reachable,
-/// and its `Date` header gives the host's clock.
-async fn check_host(connection: &ConnectionArgs) -> HostChecks {
-    let skipped_clock = |why: &str| Check::new("clock_skew", Status::Skip, format!("not checked: {why}"));
-    let unreachable =
-        |host: Check| HostChecks { host, clock: skipped_clock("the host did not answer"), reachable: false };
-
-    let base_url = match connection.base_url() {
-        Ok(url) => url,
-        Err(error) => {
-            let check = Check::new("host_reachable", Status::Fail, error.to_string())
-                .with_fix("give --base-url URL or a known --region");
-            return unreachable(check);
-        }
-    };
-    let url = match reqwest::Url::parse(&base_url) {
-        Ok(url) if matches!(url.scheme(), "http" | "https") => url,
-        _ => {
-            let check =
-                Check::new("host_reachable", Status::Fail, format!("{base_url:?} is not an http(s) URL"))
-                    .with_fix("give --base-url as https://HOST, or http://HOST:PORT for a local peer");
-            return unreachable(check);
-        }
-    };
-    let http = match reqwest::Client::builder()
-        .connect_timeout(connection.connect_timeout())
-        .timeout(connection.timeout())
-        .user_agent(concat!("zego-push-doctor/", env!("CARGO_PKG_VERSION")))
-        .build()
-    {
-        Ok(http) => http,
-        Err(error) => {
-            let check =
-                Check::new("host_reachable", Status::Fail, format!("cannot build an HTTP client: {error}"));
-            return unreachable(check);
-        }
-    };
-
-    tracing::info!(url = url.as_str(), "checking that the ZEGO host responds");
-    let sent_at = SystemTime::now();
-    let started = Instant::now();
-    let response = match http.get(url.clone()).send().await {
-        Ok(response) => response,
-        Err(error) => {
-            let check = Check::new(
-                "host_reachable",
-                Status::Fail,
-                format!("{url} did not answer: {}", error_chain(&error)),
-            )
-            .with_fix("check the network, proxy and firewall, and --base-url or --region");
-            return unreachable(check);
-        }
-    };
-    let elapsed = started.elapsed();
-
-    let host = Check::new(
-        "host_reachable",
-        Status::Pass,
-        format!("{url} answered HTTP {} in {} ms", response.status().as_u16(), elapsed.as_millis()),
-    );
-    let clock = match response.headers().get(reqwest::header::DATE) {
-        None => Check::new("clock_skew", Status::Warn, "not measured: the host's reply has no Date header")
-            .with_fix("compare this machine's clock with an NTP server (timedatectl status)"),
-        Some(value) => match value.to_str().ok().and_then(|text| httpdate::parse_http_date(text).ok()) {
-            None => {
-                Check::new("clock_skew", Status::Warn, format!("not measured: invalid Date header {value:?}"))
-                    .with_fix("compare this machine's clock with an NTP server (timedatectl status)")
-            }
-            // The reply was written between sending and receiving: compare with the midpoint.
-            Some(host_time) => clock_check(unix_seconds(sent_at + elapsed / 2) - unix_seconds(host_time)),
-        },
-    };
-    HostChecks { host, clock, reachable: true }
-}
-
-/// Judges the local clock's offset from the host's, in seconds (positive: local is ahead).
-pub fn clock_check(skew: i64) -> Check {
-    let summary = match skew {
-        0 => "this machine's clock matches the host's Date header to the second".to_owned(),
-        1.. => format!("this machine's clock is {skew} s ahead of the host's Date header"),
-        _ => format!("this machine's clock is {} s behind the host's Date header", skew.abs()),
-    };
-    let fix = "synchronize this machine's clock with NTP (for example `timedatectl set-ntp true`)";
-    let check = if skew.abs() > SKEW_FAIL_SECS {
-        Check::new("clock_skew", Status::Fail, summary).with_fix(format!(
-            "{fix}: ZEGO rejects a request whose timestamp is more than {SKEW_FAIL_SECS} s off, with code 100000004"
-        ))
-    } else if skew.abs() > SKEW_WARN_SECS {
-        Check::new("clock_skew", Status::Warn, summary).with_fix(format!(
-            "{fix}: ZEGO allows {SKEW_FAIL_SECS} s, and an unsynchronized clock keeps drifting"
-        ))
-    } else {
-        Check::new("clock_skew", Status::Pass, summary)
-    };
-    check.with_detail("skew_seconds", skew)
-}
-
-fn unix_seconds(time: SystemTime) -> i64 {
-    match time.duration_since(UNIX_EPOCH) {
-        Ok(elapsed) => elapsed.as_secs() as i64,
-        Err(before) => -(before.duration().as_secs() as i64),
-    }
 }
 
 /// Sends one PushRegister call and expects Code 0.
@@ -428,40 +312,9 @@ fn console_reminder(args: &DoctorArgs, certificate_environment: Option<&str>) ->
     check.with_detail("resource_id", resource_id)
 }
 
-/// Joins an error and its causes, as "error: cause: cause".
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn clock_check_thresholds() {
-        assert_eq!(clock_check(0).status, Status::Pass);
-        assert_eq!(clock_check(-60).status, Status::Pass);
-        assert_eq!(clock_check(61).status, Status::Warn);
-        assert_eq!(clock_check(-600).status, Status::Warn);
-        assert_eq!(clock_check(601).status, Status::Fail);
-        assert_eq!(clock_check(-3600).status, Status::Fail);
-    }
-
-    #[test]
-    fn clock_check_says_direction() {
-        assert!(clock_check(90).summary.contains("90 s ahead of"));
-        assert!(clock_check(-90).summary.contains("90 s behind"));
-    }
 
     #[test]
     fn resource_id_rules() {

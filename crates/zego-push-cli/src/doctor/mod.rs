@@ -6,6 +6,7 @@
 
 mod apns;
 mod checks;
+mod host;
 
 use std::fmt::Write as _;
 
