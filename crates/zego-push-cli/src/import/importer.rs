@@ -72,7 +72,7 @@ fn outcome_record(key: String, line: u64, result: &Result<Registered, zego_core:
     }
 }
 
-/// What a finished run leaves to report.
+/// The counts, failures and stop reason of a finished run.
 #[derive(Debug)]
 pub struct Outcome {
     pub counts: Counts,

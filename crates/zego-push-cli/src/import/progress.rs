@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 /// The shortest time between two plain progress lines.
 const PLAIN_INTERVAL: Duration = Duration::from_secs(2);
@@ -22,9 +22,12 @@ impl Progress {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
             let style = ProgressStyle::with_template(
-                "{elapsed_precise} [{bar:40}] {pos}/{len} rows, {per_sec}, eta {eta} {msg}",
+                "{elapsed_precise} [{wide_bar}] {pos}/{len} rows, {rate}, eta {eta} {msg}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .with_key("rate", |state: &ProgressState, out: &mut dyn std::fmt::Write| {
+                let _ = write!(out, "{:.0}/s", state.per_sec());
+            })
             .progress_chars("=> ");
             bar.set_style(style);
             bar
