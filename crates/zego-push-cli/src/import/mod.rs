@@ -131,6 +131,7 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     name.push(suffix);
     PathBuf::from(name)
 }
+
 /// Reads the file on its own thread, so parsing does not hold up the async runtime.
 fn spawn_reader(
     path: &Path,
