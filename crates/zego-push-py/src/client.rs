@@ -1,0 +1,198 @@
+//! The `Client` class: one ZEGO project's PushRegister client.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyInt, PyString};
+use zego_core::client::DEFAULT_ACTION;
+use zego_core::{
+    AppId, ClientConfig, Error, Registered, Registration, RetryPolicy, ServerSecret, SignatureScheme,
+    ZegoClient, DEFAULT_BASE_URL,
+};
+
+use crate::convert::json_to_py;
+use crate::errors::to_py_err;
+use crate::runtime::run_without_gil;
+
+/// A PushRegister client for one ZEGO project. Every method may be called
+/// from many threads at once; they share one connection pool.
+#[pyclass(frozen, module = "zego_push._native", name = "Client")]
+pub(crate) struct Client {
+    inner: Arc<ZegoClient>,
+    app_id: AppId,
+    base_url: String,
+    timeout: f64,
+}
+
+/// The result of one registration, turned into a Python value (ZEGO's reply
+/// as a dict) or exception only once the GIL is held again.
+struct Outcome(Result<Registered, Error>);
+
+impl<'py> IntoPyObject<'py> for Outcome {
+    type Target = PyAny;
+    type Output = Bound<'py, PyAny>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> Result<Self::Output, Self::Error> {
+        match self.0 {
+            Ok(registered) => json_to_py(py, &registered.reply),
+            Err(error) => Err(to_py_err(py, &error)),
+        }
+    }
+}
+
+#[pymethods]
+impl Client {
+    #[new]
+    // The arguments are the Python keyword arguments of `Client(...)`.
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (
+        app_id,
+        server_secret,
+        *,
+        base_url = None,
+        timeout = 10.0,
+        connect_timeout = 3.0,
+        scheme = "guide",
+        max_attempts = 3,
+    ))]
+    fn new(
+        py: Python<'_>,
+        app_id: &Bound<'_, PyAny>,
+        server_secret: &str,
+        base_url: Option<&str>,
+        timeout: f64,
+        connect_timeout: f64,
+        scheme: &str,
+        max_attempts: u32,
+    ) -> PyResult<Self> {
+        let app_id = parse_app_id(app_id).map_err(|error| to_py_err(py, &error))?;
+        let secret = ServerSecret::new(server_secret).map_err(|error| to_py_err(py, &error.into()))?;
+        let config = ClientConfig {
+            base_url: base_url.unwrap_or(DEFAULT_BASE_URL).to_owned(),
+            action: DEFAULT_ACTION.to_owned(),
+            scheme: scheme
+                .parse::<SignatureScheme>()
+                .map_err(|error| to_py_err(py, &Error::InvalidConfig(error)))?,
+            connect_timeout: seconds("connect_timeout", connect_timeout)
+                .map_err(|error| to_py_err(py, &error))?,
+            timeout: seconds("timeout", timeout).map_err(|error| to_py_err(py, &error))?,
+            retry: RetryPolicy { max_attempts, ..RetryPolicy::default() },
+            ..ClientConfig::default()
+        };
+        let base_url = config.base_url.clone();
+
+        // Building the client starts no runtime and opens no connection, so
+        // a pre-forking server may create clients before it forks.
+        let inner = ZegoClient::new(app_id, secret, config).map_err(|error| to_py_err(py, &error))?;
+        Ok(Self { inner: Arc::new(inner), app_id, base_url, timeout })
+    }
+
+    /// Registers one push token and returns ZEGO's reply as a dict. The GIL
+    /// is released while the request is signed and sent and its reply is read.
+    #[pyo3(signature = (user_id, token, platform, provider = None))]
+    fn register_push_token<'py>(
+        &self,
+        py: Python<'py>,
+        user_id: &str,
+        token: &str,
+        platform: &str,
+        provider: Option<&str>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let registration = parse_registration(py, user_id, token, platform, provider)?;
+        let client = Arc::clone(&self.inner);
+
+        let result = run_without_gil(py, async move { client.register(&registration).await });
+        Outcome(result).into_pyobject(py)
+    }
+
+    /// Returns an awaitable that registers one push token on the shared
+    /// runtime. Invalid input raises at once, before anything is awaited.
+    #[pyo3(signature = (user_id, token, platform, provider = None))]
+    fn register_push_token_async<'py>(
+        &self,
+        py: Python<'py>,
+        user_id: &str,
+        token: &str,
+        platform: &str,
+        provider: Option<&str>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let registration = parse_registration(py, user_id, token, platform, provider)?;
+        let client = Arc::clone(&self.inner);
+
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            Ok(Outcome(client.register(&registration).await))
+        })
+    }
+
+    #[getter]
+    fn app_id(&self) -> u32 {
+        self.app_id.get()
+    }
+
+    #[getter]
+    fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    #[getter]
+    fn scheme(&self) -> &'static str {
+        self.inner.config().scheme.as_str()
+    }
+
+    #[getter]
+    fn timeout(&self) -> f64 {
+        self.timeout
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Client(app_id={}, server_secret='****', base_url='{}', scheme='{}')",
+            self.app_id,
+            self.base_url,
+            self.inner.config().scheme.as_str()
+        )
+    }
+}
+
+/// Accepts the AppId as an int or as a string of digits (the guide keeps it a string).
+fn parse_app_id(value: &Bound<'_, PyAny>) -> Result<AppId, Error> {
+    if let Ok(text) = value.cast::<PyString>() {
+        let text = text.to_str().map_err(|_| Error::InvalidConfig("app_id is not valid UTF-8".into()))?;
+        return Ok(text.parse::<AppId>()?);
+    }
+    if value.is_instance_of::<PyInt>() {
+        let shown = value.to_string();
+        let number: u32 = value.extract().map_err(|_| {
+            Error::InvalidConfig(format!(
+                "app_id {shown} is out of range; an AppId is a number from 1 to 4294967295"
+            ))
+        })?;
+        return Ok(AppId::new(number)?);
+    }
+    Err(Error::InvalidConfig(format!(
+        "app_id must be an int or a string of digits, not {}",
+        value.get_type().name().map_or_else(|_| "?".to_owned(), |name| name.to_string())
+    )))
+}
+
+fn seconds(name: &str, value: f64) -> Result<Duration, Error> {
+    if value.is_finite() && value > 0.0 {
+        Duration::try_from_secs_f64(value)
+            .map_err(|_| Error::InvalidConfig(format!("{name} {value} s is too large")))
+    } else {
+        Err(Error::InvalidConfig(format!("{name} must be a positive number of seconds, not {value}")))
+    }
+}
+
+fn parse_registration(
+    py: Python<'_>,
+    user_id: &str,
+    token: &str,
+    platform: &str,
+    provider: Option<&str>,
+) -> PyResult<Registration> {
+    Registration::parse(user_id, token, platform, provider, None)
+        .map_err(|error| to_py_err(py, &error.into()))
+}

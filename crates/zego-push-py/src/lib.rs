@@ -1,0 +1,27 @@
+//! The Python extension module `zego_push._native`.
+//!
+//! The pure-Python package `zego_push` (python/zego_push) re-exports what
+//! this module defines; Python code never imports `_native` directly.
+//!
+//! - [`client`]: the `Client` class around [`zego_core::ZegoClient`].
+//! - [`signature`]: the guide's `generate_zego_signature`, computed in Rust.
+//! - [`errors`]: the mapping from [`zego_core::Error`] to Python exceptions.
+//! - [`runtime`]: the shared tokio runtime and the helper that releases the GIL.
+//! - [`convert`]: ZEGO's JSON reply as Python objects.
+
+use pyo3::prelude::*;
+
+mod client;
+mod convert;
+mod errors;
+mod runtime;
+mod signature;
+
+#[pymodule]
+fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    module.add_class::<client::Client>()?;
+    module.add_function(wrap_pyfunction!(signature::guide_signature, module)?)?;
+    module.add("DEFAULT_BASE_URL", zego_core::DEFAULT_BASE_URL)?;
+    module.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

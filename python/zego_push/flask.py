@@ -1,0 +1,52 @@
+"""A Flask blueprint that serves the guide's `POST /api/register-push-token`.
+
+    from zego_push.flask import create_blueprint
+
+    app.register_blueprint(create_blueprint(lambda request: session.get("user_id")))
+
+The request and response bodies are those of zego-push-server (docs/api.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import flask
+
+from zego_push._endpoint import MAX_BODY_BYTES, ROUTE, handle_registration
+from zego_push._native import Client
+
+__all__ = ["create_blueprint"]
+
+
+def create_blueprint(
+    get_user_id: Callable[[flask.Request], str | None],
+    *,
+    client: Client | None = None,
+    name: str = "zego_push",
+    url_prefix: str | None = None,
+) -> flask.Blueprint:
+    """Create a blueprint with the route `POST /api/register-push-token`.
+
+    `get_user_id(request)` returns the id of the user that the request is
+    authenticated as, or None (HTTP 401). A body whose `user_id` differs
+    gets HTTP 403. `client` None means one built from `ZEGO_APP_ID`,
+    `ZEGO_SERVER_SECRET` and `ZEGO_BASE_URL` when a request comes.
+
+    Flask has no CSRF protection of its own. If `get_user_id` trusts a
+    session cookie, protect the route (for example with Flask-WTF's
+    CSRFProtect), or another site could register its own token for your user.
+    """
+    blueprint = flask.Blueprint(name, __name__, url_prefix=url_prefix)
+
+    @blueprint.post(ROUTE)
+    def register_push_token() -> flask.Response:
+        request = flask.request
+        body = request.stream.read(MAX_BODY_BYTES + 1)
+        result = handle_registration(client, get_user_id(request), request.content_type, body)
+        response = flask.jsonify(result.body)
+        response.status_code = result.status
+        response.headers.update(result.headers)
+        return response
+
+    return blueprint
