@@ -123,6 +123,19 @@ run_rust_tests() {
     PYTHON="$VENV_PYTHON" cargo test --workspace
 }
 
+install_python_package() {
+    # maturin develop builds zego_push._native with the dev profile, sharing
+    # target/ with the cargo steps above, and installs the package into .venv
+    # in editable form (the .so goes next to python/zego_push/__init__.py).
+    step "maturin develop: zego_push into $VENV_DIR"
+    VIRTUAL_ENV="$VENV_DIR" "$VENV_DIR/bin/maturin" develop --quiet
+}
+
+check_python_stubs() {
+    step "python -m mypy.stubtest zego_push"
+    "$VENV_PYTHON" -m mypy.stubtest zego_push
+}
+
 run_python_tests() {
     step "pytest python/tests (ZEGO_PUSH_BIN_DIR=$BIN_DIR)"
     ZEGO_PUSH_BIN_DIR="$BIN_DIR" "$VENV_PYTHON" -m pytest python/tests -q
@@ -134,5 +147,6 @@ run_clippy
 build_binaries
 start_postgres
 run_rust_tests
-# TODO: build the Python extension with maturin here, once it exists, so pytest can import it.
+install_python_package
+check_python_stubs
 run_python_tests

@@ -159,3 +159,36 @@ def mock(zego_mock: ZegoMock) -> ZegoMock:
     """The session's zego-mock with its faults, registrations and calls cleared."""
     zego_mock.reset()
     return zego_mock
+
+
+# A closed port on loopback: a test that forgets to point zego_push at the
+# mock fails with a connection error instead of reaching ZEGO's real host.
+UNREACHABLE_BASE_URL = "http://127.0.0.1:9"
+
+# requests and reqwest read these, and a proxy would carry a request off the machine.
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
+
+
+@pytest.fixture(autouse=True)
+def loopback_only_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep every test's ZEGO traffic on 127.0.0.1.
+
+    ZEGO_BASE_URL is set to a closed loopback port unless a test sets it
+    again, the ZEGO credentials are removed, and proxies are turned off.
+    """
+    monkeypatch.setenv("ZEGO_BASE_URL", UNREACHABLE_BASE_URL)
+    monkeypatch.delenv("ZEGO_APP_ID", raising=False)
+    monkeypatch.delenv("ZEGO_SERVER_SECRET", raising=False)
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+
+
+@pytest.fixture
+def zego_env(mock: ZegoMock, monkeypatch: pytest.MonkeyPatch) -> ZegoMock:
+    """The reset mock, with ZEGO_APP_ID, ZEGO_SERVER_SECRET and ZEGO_BASE_URL set to its values."""
+    monkeypatch.setenv("ZEGO_APP_ID", mock.app_id)
+    monkeypatch.setenv("ZEGO_SERVER_SECRET", mock.secret)
+    monkeypatch.setenv("ZEGO_BASE_URL", mock.base_url)
+    return mock
