@@ -209,3 +209,10 @@ def test_register_reuses_client_per_configuration(zego_env, monkeypatch):
 
     monkeypatch.setenv("ZEGO_SERVER_SECRET", "f" * 32)
     assert zego_push.client_from_env() is not first
+
+
+def test_register_rejects_non_str_arguments(zego_env):
+    with pytest.raises(TypeError):
+        zego_push.register_zego_push_token(42, FCM_TOKEN, "android")
+
+    assert zego_env.calls() == []
