@@ -128,18 +128,32 @@ pub struct ConnectionArgs {
     #[arg(long, env = env::REGION, default_value = "unified")]
     pub region: String,
 
-    /// Time allowed for one ZEGO request, in milliseconds.
-    #[arg(long, env = env::TIMEOUT_MS, default_value_t = 5_000, value_name = "MS")]
+    /// Time allowed for one ZEGO request, in milliseconds; 1 to 600000.
+    #[arg(long, env = env::TIMEOUT_MS, default_value_t = 5_000, value_name = "MS", value_parser = parse_timeout_ms)]
     pub timeout_ms: u64,
 
-    /// Time allowed to connect to ZEGO, in milliseconds.
-    #[arg(long, env = env::CONNECT_TIMEOUT_MS, default_value_t = 2_000, value_name = "MS")]
+    /// Time allowed to connect to ZEGO, in milliseconds; 1 to 600000.
+    #[arg(long, env = env::CONNECT_TIMEOUT_MS, default_value_t = 2_000, value_name = "MS", value_parser = parse_timeout_ms)]
     pub connect_timeout_ms: u64,
 
     /// Maximum requests sent for one registration when ZEGO is unreachable
     /// or busy, the first included; 1 to 10.
     #[arg(long, env = env::MAX_ATTEMPTS, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
     pub max_attempts: u32,
+}
+
+/// The largest timeout accepted, in milliseconds: 10 minutes.
+const MAX_TIMEOUT_MS: u64 = 600_000;
+
+/// Parses a timeout in milliseconds. A timeout of 0 makes every request
+/// time out at once, and each is then sent again up to --max-attempts times.
+fn parse_timeout_ms(value: &str) -> Result<u64, String> {
+    let ms: u64 = value.parse().map_err(|_| format!("{value:?} is not a whole number of milliseconds"))?;
+    if (1..=MAX_TIMEOUT_MS).contains(&ms) {
+        Ok(ms)
+    } else {
+        Err(format!("{ms} ms is out of range; use 1 to {MAX_TIMEOUT_MS} milliseconds"))
+    }
 }
 
 fn parse_scheme(value: &str) -> Result<SignatureScheme, String> {

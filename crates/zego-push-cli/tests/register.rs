@@ -191,3 +191,20 @@ fn help_hides_secret_from_environment() {
     assert!(text.contains("ZEGO_SERVER_SECRET"), "{text}");
     assert!(!text.contains("visible-only-if-leaked"), "{text}");
 }
+
+#[test]
+fn register_rejects_out_of_range_timeouts() {
+    let mock = Mock::start();
+    for flag in ["--timeout-ms", "--connect-timeout-ms"] {
+        for value in ["0", "600001"] {
+            let output = run(zego_push_for(&mock).args(REGISTER).args([flag, value]));
+            assert_eq!(output.status.code(), Some(2), "{flag} {value}: {}", describe(&output));
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(stderr.contains(flag), "{flag} {value}: {stderr}");
+        }
+    }
+    assert!(mock.state().calls().is_empty(), "a request was sent with an invalid timeout");
+
+    let output = run(zego_push_for(&mock).args(REGISTER).args(["--timeout-ms", "600000"]));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+}
