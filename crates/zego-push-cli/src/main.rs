@@ -10,6 +10,7 @@ mod cli;
 mod doctor;
 mod env;
 mod exit;
+mod fields;
 mod import;
 mod output;
 mod register;

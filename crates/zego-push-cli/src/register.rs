@@ -8,6 +8,7 @@ use zego_core::{codes, Registration, ZegoClient};
 
 use crate::cli::{GlobalArgs, RegisterArgs, RegistrationArgs};
 use crate::exit::{exit_code_of, CliError, ExitCode};
+use crate::fields::FieldNames;
 use crate::{output, settings};
 
 pub async fn run(global: &GlobalArgs, args: RegisterArgs) -> Result<ExitCode, CliError> {
@@ -58,7 +59,7 @@ pub async fn run(global: &GlobalArgs, args: RegisterArgs) -> Result<ExitCode, Cl
 /// Validates the flags with the rules zego-push-server applies to its request body.
 pub fn parse_registration(args: &RegistrationArgs) -> Result<Registration, CliError> {
     Registration::parse(&args.user_id, &args.token, &args.platform, args.provider.as_deref(), None)
-        .map_err(|error| CliError::new(ExitCode::Input, error))
+        .map_err(|error| CliError::input(FieldNames::Flags.describe(&error)))
 }
 
 /// Returns the request `client` would send, exactly: method, URL with its

@@ -8,6 +8,7 @@ use zego_core::{FixedClock, FixedNonce, Platform, PushProvider, SignatureScheme,
 
 use crate::cli::{GlobalArgs, SignArgs};
 use crate::exit::{CliError, ExitCode};
+use crate::fields::FieldNames;
 use crate::output;
 
 pub fn run(global: &GlobalArgs, args: SignArgs) -> Result<ExitCode, CliError> {
@@ -39,11 +40,11 @@ pub fn run(global: &GlobalArgs, args: SignArgs) -> Result<ExitCode, CliError> {
 fn provider_of(platform: Option<&str>, provider: Option<&str>) -> Result<PushProvider, CliError> {
     if let Some(provider) = provider {
         return PushProvider::parse(provider)
-            .map_err(|error| CliError::input(format!("--provider: {error}")));
+            .map_err(|error| CliError::input(FieldNames::Flags.describe(&error)));
     }
     let platform = platform.unwrap_or_default();
     let platform =
-        Platform::parse(platform).map_err(|error| CliError::input(format!("--platform: {error}")))?;
+        Platform::parse(platform).map_err(|error| CliError::input(FieldNames::Flags.describe(&error)))?;
     Ok(platform.default_provider())
 }
 

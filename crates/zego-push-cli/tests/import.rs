@@ -91,6 +91,30 @@ fn import_skips_invalid_rows() {
 }
 
 #[test]
+fn import_errors_name_columns() {
+    let mock = Mock::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(
+        dir.path(),
+        "ios.csv",
+        "user_id,fcm_token,platform\n\
+         u1,firebase:token,ios\n\
+         u2,0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0,ios\n",
+    );
+    let (code, summary) = run_json(&mut import(&mock, &file));
+    assert_eq!(code, 6, "{summary}");
+    assert_eq!(summary["invalid"], 2);
+
+    let failures = read_failures(&failures_path(&file));
+    for (line, _, error) in &failures {
+        assert!(error.starts_with("invalid token: "), "line {line}: {error}");
+        assert!(error.contains("set the provider column to fcm"), "line {line}: {error}");
+        assert!(!error.contains("fcm_token"), "line {line}: {error}");
+    }
+    assert!(failures[1].2.contains("has 65 hex digits"), "{failures:?}");
+}
+
+#[test]
 fn import_jsonl_rows() {
     let mock = Mock::start();
     let dir = tempfile::tempdir().unwrap();

@@ -97,7 +97,7 @@ fn register_rejects_invalid_input() {
         "android",
     ]));
     assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("invalid user_id"), "{}", describe(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("invalid --user-id"), "{}", describe(&output));
     assert!(mock.state().calls().is_empty(), "an invalid registration was sent");
 }
 
@@ -115,6 +115,28 @@ fn register_apns_token_needs_hex() {
     ]));
     assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
     assert!(String::from_utf8_lossy(&output.stderr).contains("APNs token"), "{}", describe(&output));
+}
+
+#[test]
+fn register_errors_name_flags() {
+    let mock = Mock::start();
+    let apns_65 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0";
+    let output = run(zego_push_for(&mock).args([
+        "register",
+        "--user-id",
+        "u",
+        "--token",
+        apns_65,
+        "--platform",
+        "ios",
+    ]));
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("invalid --token: has 65 hex digits"), "{stderr}");
+    assert!(stderr.contains("give --provider fcm"), "{stderr}");
+    assert!(!stderr.contains("fcm_token"), "{stderr}");
+    assert!(!stderr.contains("\"provider\""), "{stderr}");
+    assert!(mock.state().calls().is_empty(), "an invalid registration was sent");
 }
 
 #[test]

@@ -10,6 +10,7 @@ use super::host::{check_host, unix_seconds};
 use super::{apns, Check, Status};
 use crate::cli::{CredentialArgs, DoctorArgs};
 use crate::env;
+use crate::fields::FieldNames;
 
 /// The user id of the test PushRegister when `--user-id` is not given.
 pub const PLACEHOLDER_USER_ID: &str = "zego-push-doctor";
@@ -145,8 +146,12 @@ async fn check_push_register(
     let registration = match Registration::parse(user_id, token, &args.platform, provider, None) {
         Ok(registration) => registration,
         Err(error) => {
-            return Check::new(NAME, Status::Fail, format!("not sent: {error}"))
-                .with_fix("correct --user-id, --token, --platform or --provider");
+            return Check::new(
+                NAME,
+                Status::Fail,
+                format!("not sent: {}", FieldNames::Flags.describe(&error)),
+            )
+            .with_fix("correct --user-id, --token, --platform or --provider");
         }
     };
     let config = match args.connection.client_config(&args.protocol) {

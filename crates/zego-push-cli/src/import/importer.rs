@@ -17,6 +17,7 @@ use super::progress::Progress;
 use super::report::{Counts, FailedRow, StopReason};
 use crate::cli::ImportArgs;
 use crate::exit::CliError;
+use crate::fields::FieldNames;
 
 /// Failures printed one per line on standard error; the rest are only in the failures file.
 const PRINTED_FAILURES: u64 = 20;
@@ -184,7 +185,7 @@ impl Importer {
             ) {
                 Ok(registration) => registration,
                 Err(error) => {
-                    self.invalid(line, raw, &error.to_string());
+                    self.invalid(line, raw, &FieldNames::Columns.describe(&error));
                     continue;
                 }
             };
