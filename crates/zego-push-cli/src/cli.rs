@@ -63,8 +63,8 @@ pub enum Command {
     /// --resource-id) and console. clock_skew compares the host's Date header
     /// with this machine's clock: it warns past 60 s and fails past 600 s.
     /// push_register sends a test PushRegister that must return Code 0. It
-    /// uses user zego-push-doctor and a placeholder token unless --user-id
-    /// and --token are given. console lists what only the ZEGO console shows.
+    /// uses user zego-push-doctor and a placeholder token unless --token is
+    /// given, which needs --user-id and --platform or --provider. console lists what only the ZEGO console shows.
     /// The exit status is 5 when a check fails; warnings alone exit with 0.
     #[command(after_help = EXIT_CODES_HELP)]
     Doctor(DoctorArgs),
@@ -263,20 +263,24 @@ pub struct DoctorArgs {
     #[command(flatten)]
     pub connection: ConnectionArgs,
 
-    /// The user id of the test PushRegister [default: zego-push-doctor].
+    /// The user id of the test PushRegister; required with --token
+    /// [default: zego-push-doctor].
     #[arg(long)]
     pub user_id: Option<String>,
 
     /// The token of the test PushRegister; use a test device's real token to
-    /// check its binding [default: a placeholder FCM token].
+    /// check its binding. Needs --user-id, and --platform or --provider
+    /// [default: a placeholder token].
     #[arg(long, visible_aliases = ["fcm-token", "push-token"])]
     pub token: Option<String>,
 
-    /// The platform of the test PushRegister: android or ios.
-    #[arg(long, default_value = "android")]
-    pub platform: String,
+    /// The platform of the test PushRegister: android or ios [default:
+    /// android without --token; with --token, from --provider].
+    #[arg(long)]
+    pub platform: Option<String>,
 
-    /// The push service of the test PushRegister: fcm or apns.
+    /// The push service of the test PushRegister: fcm or apns [default: fcm
+    /// for android, apns for ios].
     #[arg(long)]
     pub provider: Option<String>,
 

@@ -11,6 +11,7 @@ use common::{
     CertificateSpec, Encryption, Environment, Mock, APP_ID, CLOSED_URL,
 };
 use serde_json::Value;
+use zego_mock::{CodeFault, Faults};
 
 const DAY: i64 = 86_400;
 const PASSWORD: &str = "correct horse";
@@ -78,11 +79,80 @@ fn doctor_uses_given_test_device() {
         "ios",
     ]));
     assert_eq!(code, 0, "{document}");
-    assert!(check(&document, "push_register")["summary"].as_str().unwrap().contains("given token"));
+    let push_register = check(&document, "push_register");
+    let summary = push_register["summary"].as_str().unwrap();
+    assert!(summary.contains("given token"), "{summary}");
+    assert!(summary.contains("provider apns"), "{summary}");
+    assert!(summary.contains("platform ios"), "{summary}");
+    assert_eq!(push_register["details"]["provider"], "apns");
+    assert_eq!(push_register["details"]["platform"], "ios");
     let registrations = mock.state().registrations();
     assert_eq!(registrations[0].user_id, "alice");
     assert_eq!(registrations[0].push_id, apns);
     assert_eq!(registrations[0].push_provider, 2);
+}
+
+#[test]
+fn doctor_token_needs_user_and_service() {
+    let mock = Mock::start();
+    let apns = "ab".repeat(32);
+    let cases: [(&[&str], &str); 3] = [
+        (&["--token", "abc"], "--user-id"),
+        (&["--token", &apns, "--user-id", "alice"], "--platform"),
+        (&["--token", &apns, "--platform", "ios"], "--user-id"),
+    ];
+    for (flags, named) in cases {
+        let (code, document) = run_json(zego_push_for(&mock).args(["--json", "doctor"]).args(flags));
+        assert_eq!(code, 2, "{flags:?}: {document}");
+        assert_eq!(document["exit_code"], 2, "{flags:?}");
+        let error = document["error"].as_str().unwrap();
+        assert!(error.contains(named), "{flags:?}: {error}");
+    }
+    assert!(mock.state().calls().is_empty(), "doctor sent a request without the test device's user");
+}
+
+#[test]
+fn doctor_provider_implies_platform() {
+    let mock = Mock::start();
+    let apns = "cd".repeat(32);
+    let (code, document) = run_json(zego_push_for(&mock).args([
+        "--json",
+        "doctor",
+        "--user-id",
+        "bob",
+        "--token",
+        &apns,
+        "--provider",
+        "apns",
+    ]));
+    assert_eq!(code, 0, "{document}");
+    assert_eq!(check(&document, "push_register")["details"]["platform"], "ios");
+    let registrations = mock.state().registrations();
+    assert_eq!(registrations[0].user_id, "bob");
+    assert_eq!(registrations[0].push_provider, 2);
+}
+
+#[test]
+fn doctor_rejection_text_follows_class() {
+    let mock = Mock::start();
+    let (code, document) = run_json(
+        zego_push_for(&mock)
+            .env("ZEGO_SERVER_SECRET", "ffffffffffffffffffffffffffffffff")
+            .args(["--json", "doctor"]),
+    );
+    assert_eq!(code, 5, "{document}");
+    let summary = check(&document, "push_register")["summary"].as_str().unwrap().to_owned();
+    assert!(!summary.contains("not linked"), "{summary}");
+    assert!(summary.contains("AppId and ServerSecret"), "{summary}");
+
+    mock.set_faults(Faults {
+        code: Some(CodeFault { code: 660_200_001, message: "user does not exist".into(), count: None }),
+        ..Faults::default()
+    });
+    let (code, document) = run_json(zego_push_for(&mock).args(["--json", "doctor"]));
+    assert_eq!(code, 5, "{document}");
+    let summary = check(&document, "push_register")["summary"].as_str().unwrap();
+    assert!(summary.contains("not linked to the user"), "{summary}");
 }
 
 #[test]

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::SystemTime;
 
-use zego_core::{codes, AppId, Platform, PushProvider, Registration, ServerSecret, ZegoClient};
+use zego_core::{codes, AppId, CodeClass, Platform, PushProvider, Registration, ServerSecret, ZegoClient};
 use zeroize::Zeroizing;
 
 use super::host::{check_host, unix_seconds};
@@ -139,11 +139,12 @@ async fn check_push_register(
     let placeholder = args.token.is_none();
     let user_id = args.user_id.as_deref().unwrap_or(PLACEHOLDER_USER_ID);
     let provider = args.provider.as_deref();
+    let platform = platform_of(args.platform.as_deref(), provider);
     let token = match &args.token {
         Some(token) => token.as_str(),
-        None => placeholder_token(&args.platform, provider),
+        None => placeholder_token(platform, provider),
     };
-    let registration = match Registration::parse(user_id, token, &args.platform, provider, None) {
+    let registration = match Registration::parse(user_id, token, platform, provider, None) {
         Ok(registration) => registration,
         Err(error) => {
             return Check::new(
@@ -164,10 +165,15 @@ async fn check_push_register(
     };
 
     tracing::info!(endpoint = client.endpoint(), user_id, "sending the test PushRegister");
+    let service = format!(
+        "(platform {}, provider {})",
+        registration.platform.as_str(),
+        registration.provider().as_str()
+    );
     let tested = if placeholder {
-        format!("for user {user_id} with a placeholder token")
+        format!("for user {user_id} with a placeholder token {service}")
     } else {
-        format!("for user {user_id} with the given token")
+        format!("for user {user_id} with the given token {service}")
     };
     let check = match client.register(&registration).await {
         Ok(registered) => {
@@ -190,8 +196,10 @@ async fn check_push_register(
             NAME,
             Status::Fail,
             format!(
-                "ZEGO replied Code {} ({:?}) {tested}: the token is not linked to the user on ZEGO's side",
-                api.code, api.message
+                "ZEGO replied Code {} ({:?}) {tested}: {}",
+                api.code,
+                api.message,
+                rejection_meaning(api.class)
             ),
         )
         .with_fix(codes::hint(api.code))
@@ -200,7 +208,40 @@ async fn check_push_register(
         Err(error) => Check::new(NAME, Status::Fail, error.to_string())
             .with_fix("check the network, --base-url or --region, and --action"),
     };
-    check.with_detail("endpoint", client.endpoint()).with_detail("scheme", client.signer().scheme().as_str())
+    check
+        .with_detail("platform", registration.platform.as_str())
+        .with_detail("provider", registration.provider().as_str())
+        .with_detail("endpoint", client.endpoint())
+        .with_detail("scheme", client.signer().scheme().as_str())
+}
+
+/// Returns what a rejected test PushRegister means for the set-up, by the class of its code.
+fn rejection_meaning(class: CodeClass) -> &'static str {
+    match class {
+        CodeClass::Input | CodeClass::Permanent => "the token is not linked to the user on ZEGO's side",
+        CodeClass::Credentials => {
+            "ZEGO did not accept the AppId and ServerSecret, so no token can be registered"
+        }
+        CodeClass::Configuration => {
+            "the AppId, --action or the project's ZEGO configuration is wrong, so no token can be registered"
+        }
+        CodeClass::ClockSkew => {
+            "this machine's clock is too far from ZEGO's, so every signed request is rejected"
+        }
+        CodeClass::Retryable => "ZEGO was busy or rate-limited the request; run doctor again",
+    }
+}
+
+/// Returns the platform: --platform when given, else the one --provider
+/// implies, else android.
+fn platform_of<'a>(platform: Option<&'a str>, provider: Option<&str>) -> &'a str {
+    if let Some(platform) = platform {
+        return platform;
+    }
+    match provider.map(PushProvider::parse) {
+        Some(Ok(PushProvider::Apns)) => "ios",
+        _ => "android",
+    }
 }
 
 /// Returns a placeholder token of the provider the platform or `--provider` names.

@@ -75,6 +75,7 @@ impl Check {
 }
 
 pub async fn run(global: &GlobalArgs, args: DoctorArgs) -> Result<ExitCode, CliError> {
+    check_test_device(&args)?;
     let checks = checks::run_all(&args).await;
     let failed = checks.iter().any(|check| check.status == Status::Fail);
 
@@ -84,6 +85,26 @@ pub async fn run(global: &GlobalArgs, args: DoctorArgs) -> Result<ExitCode, CliE
         output::print_text(&to_text(&checks))?;
     }
     Ok(if failed { ExitCode::CheckFailed } else { ExitCode::Success })
+}
+
+/// Rejects a real token without the user and push service it belongs to,
+/// because doctor would otherwise bind it to its own placeholder user or to
+/// the wrong provider, and still pass.
+fn check_test_device(args: &DoctorArgs) -> Result<(), CliError> {
+    if args.token.is_none() {
+        return Ok(());
+    }
+    if args.user_id.is_none() {
+        return Err(CliError::input(
+            "missing --user-id: --token is registered for a user, so give the user id the test device is logged in as",
+        ));
+    }
+    if args.platform.is_none() && args.provider.is_none() {
+        return Err(CliError::input(
+            "missing --platform or --provider: give --platform (android or ios) or --provider (fcm or apns) with --token, so that the token is registered with its own push service",
+        ));
+    }
+    Ok(())
 }
 
 fn to_text(checks: &[Check]) -> String {
