@@ -43,7 +43,7 @@ def generate_zego_signature(params: Mapping[Any, Any]) -> str:
     return guide_signature(_required_env(ENV_SERVER_SECRET), params)
 
 
-# Clients by (AppId, ServerSecret, base URL), so that calls share a connection pool.
+# Clients by (AppId, ServerSecret, base URL), so that calls reuse their connections.
 _clients: dict[tuple[str, str, str | None], Client] = {}
 _clients_lock = threading.Lock()
 # More configurations than this in one process means the variables keep
@@ -54,8 +54,8 @@ _MAX_CACHED_CLIENTS = 8
 def client_from_env() -> Client:
     """Return a `Client` configured from `ZEGO_APP_ID`, `ZEGO_SERVER_SECRET` and `ZEGO_BASE_URL`.
 
-    Clients are cached per configuration, so repeated calls share one
-    connection pool; changing a variable gives a new client.
+    Clients are cached per configuration, so repeated calls reuse their
+    connections; changing a variable gives a new client.
     """
     key = (_required_env(ENV_APP_ID), _required_env(ENV_SERVER_SECRET), os.environ.get(ENV_BASE_URL) or None)
     client = _clients.get(key)

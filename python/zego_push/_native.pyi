@@ -14,8 +14,9 @@ __version__: Final[str]
 class Client:
     """A PushRegister client for one ZEGO project.
 
-    Safe to share between threads; all calls share one connection pool and
-    one tokio runtime. `repr()` shows the ServerSecret as `****`.
+    Safe to share between threads. Blocking calls keep one connection pool
+    per thread; awaitables share one pool on one tokio runtime. `repr()`
+    shows the ServerSecret as `****`.
 
     Raises `ConfigurationError` when the AppId (an int, or a string of
     digits), the ServerSecret, `base_url`, `scheme` (`"guide"` or `"v2"`)

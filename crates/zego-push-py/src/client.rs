@@ -1,5 +1,8 @@
 //! The `Client` class: one ZEGO project's PushRegister client.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,9 +19,17 @@ use crate::errors::to_py_err;
 use crate::runtime::run_without_gil;
 
 /// A PushRegister client for one ZEGO project. Every method may be called
-/// from many threads at once; they share one connection pool.
+/// from many threads at once.
+///
+/// Awaitables share `inner` and its connection pool on the one runtime that
+/// pyo3-async-runtimes runs for all awaitables.
+/// Blocking calls run on their thread's own runtime (see
+/// [`run_without_gil`]), so each thread gets its own copy of `inner`, with
+/// its own pool, from [`Client::thread_client`].
 #[pyclass(frozen, module = "zego_push._native", name = "Client")]
 pub(crate) struct Client {
+    /// Tells this client's copies apart in each thread's [`THREAD_CLIENTS`].
+    id: u64,
     inner: Arc<ZegoClient>,
     app_id: AppId,
     base_url: String,
@@ -86,7 +97,8 @@ impl Client {
         // Building the client starts no runtime and opens no connection, so
         // a pre-forking server may create clients before it forks.
         let inner = ZegoClient::new(app_id, secret, config).map_err(|error| to_py_err(py, &error))?;
-        Ok(Self { inner: Arc::new(inner), app_id, base_url, timeout })
+        let id = NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed);
+        Ok(Self { id, inner: Arc::new(inner), app_id, base_url, timeout })
     }
 
     /// Registers one push token and returns ZEGO's reply as a dict. The GIL
@@ -101,14 +113,14 @@ impl Client {
         provider: Option<&str>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let registration = parse_registration(py, user_id, token, platform, provider)?;
-        let client = Arc::clone(&self.inner);
+        let client = self.thread_client(py)?;
 
         let result = run_without_gil(py, async move { client.register(&registration).await });
         Outcome(result).into_pyobject(py)
     }
 
-    /// Returns an awaitable that registers one push token on the shared
-    /// runtime. Invalid input raises at once, before anything is awaited.
+    /// Returns an awaitable that registers one push token on the runtime
+    /// that all awaitables share. Invalid input raises at once, before anything is awaited.
     #[pyo3(signature = (user_id, token, platform, provider = None))]
     fn register_push_token_async<'py>(
         &self,
@@ -153,6 +165,38 @@ impl Client {
             self.base_url,
             self.inner.config().scheme.as_str()
         )
+    }
+}
+
+static NEXT_CLIENT_ID: AtomicU64 = AtomicU64::new(0);
+
+/// More clients than this in one thread's cache means clients are being
+/// created over and over; the cache is then emptied instead of growing.
+const MAX_THREAD_CLIENTS: usize = 16;
+
+thread_local! {
+    /// This thread's copies of the clients it has used, by client id. They
+    /// are dropped, with their connections, when the thread ends.
+    static THREAD_CLIENTS: RefCell<HashMap<u64, ZegoClient>> = RefCell::new(HashMap::new());
+}
+
+impl Client {
+    /// Returns this thread's copy of the client, made on first use from the
+    /// same signer and configuration, for blocking calls.
+    fn thread_client(&self, py: Python<'_>) -> PyResult<ZegoClient> {
+        THREAD_CLIENTS.with(|clients| {
+            let mut clients = clients.borrow_mut();
+            if let Some(client) = clients.get(&self.id) {
+                return Ok(client.clone());
+            }
+            let client = ZegoClient::with_signer(self.inner.signer().clone(), self.inner.config().clone())
+                .map_err(|error| to_py_err(py, &error))?;
+            if clients.len() >= MAX_THREAD_CLIENTS {
+                clients.clear();
+            }
+            clients.insert(self.id, client.clone());
+            Ok(client)
+        })
     }
 }
 

@@ -6,7 +6,7 @@
 //! - [`client`]: the `Client` class around [`zego_core::ZegoClient`].
 //! - [`signature`]: the guide's `generate_zego_signature`, computed in Rust.
 //! - [`errors`]: the mapping from [`zego_core::Error`] to Python exceptions.
-//! - [`runtime`]: the shared tokio runtime and the helper that releases the GIL.
+//! - [`runtime`]: the per-thread runtimes for blocking calls and the helper that releases the GIL.
 //! - [`convert`]: ZEGO's JSON reply as Python objects.
 
 use pyo3::prelude::*;
