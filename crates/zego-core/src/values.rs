@@ -266,7 +266,7 @@ impl PushToken {
             )));
         }
         let len = normalized.len();
-        if len % 2 != 0 {
+        if !len.is_multiple_of(2) {
             return Err(err(format!("has {len} hex digits; an APNs token has an even number of hex digits")));
         }
         if !(APNS_TOKEN_MIN_CHARS..=APNS_TOKEN_MAX_CHARS).contains(&len) {

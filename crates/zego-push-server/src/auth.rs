@@ -904,7 +904,7 @@ impl IntoResponse for AuthError {
 /// Valid credentials that do not allow acting for the requested `user_id` (HTTP 403).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "the credentials do not allow acting for user_id {user_id:?}; a user token may register push tokens only for the user in its sub claim"
+    "the credentials do not allow acting for user_id {user_id:?}; a user token may act only for the user in its sub claim"
 )]
 pub struct Forbidden {
     pub user_id: String,

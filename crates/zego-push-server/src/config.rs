@@ -207,7 +207,8 @@ pub struct Args {
     #[arg(long, env = env::RATE_LIMIT_PER_ADDRESS)]
     pub rate_limit_per_address: Option<u32>,
 
-    /// API requests per minute per user id; 0 turns it off [default: 30].
+    /// Requests per minute per user id that change registrations (register,
+    /// unregister); 0 turns it off [default: 30].
     #[arg(long, env = env::RATE_LIMIT_PER_USER)]
     pub rate_limit_per_user: Option<u32>,
 
@@ -282,6 +283,16 @@ impl Args {
     pub fn merge_config_file(mut self) -> Result<Self, ConfigError> {
         let Some(path) = self.config.clone() else { return Ok(self) };
         let mut file = read_config_file(&path)?;
+        // A secret and its file are one setting: either form given by a flag
+        // or the environment hides both forms in the file.
+        if self.server_secret.is_some() || self.server_secret_file.is_some() {
+            file.server_secret = None;
+            file.server_secret_file = None;
+        }
+        if self.jwt_secret.is_some() || self.jwt_secret_file.is_some() {
+            file.jwt_secret = None;
+            file.jwt_secret_file = None;
+        }
         merge_fields!(
             self,
             file,
@@ -371,11 +382,11 @@ impl Args {
 
     /// Returns the ZEGO base URL to use with real credentials.
     pub fn live_base_url(&self) -> Result<String, ConfigError> {
+        let region: Region =
+            self.zego_region.as_deref().map_or(Ok(Region::Unified), str::parse).map_err(config_error)?;
         if let Some(url) = &self.zego_base_url {
             return Ok(url.clone());
         }
-        let region: Region =
-            self.zego_region.as_deref().map_or(Ok(Region::Unified), str::parse).map_err(config_error)?;
         Ok(region.base_url("rtc"))
     }
 
@@ -393,13 +404,17 @@ impl Args {
                 .parse()
                 .map_err(|error: crate::auth::AuthConfigError| config_error(error.to_string()))?;
             let mut jwt = JwtSettings::new(algorithm);
-            jwt.hs256_secret = match (&self.jwt_secret, &self.jwt_secret_file) {
-                (Some(secret), _) => Some(secret.clone()),
-                (None, Some(path)) => {
-                    Some(read_file(path, "--jwt-secret-file")?.trim_end_matches(['\n', '\r']).to_owned())
-                }
-                (None, None) => None,
-            };
+            jwt.hs256_secret =
+                match (&self.jwt_secret, &self.jwt_secret_file) {
+                    (Some(_), Some(_)) => return Err(config_error(
+                        "both --jwt-secret and --jwt-secret-file are set at the same level; give one of them",
+                    )),
+                    (Some(secret), None) => Some(secret.clone()),
+                    (None, Some(path)) => {
+                        Some(read_file(path, "--jwt-secret-file")?.trim_end_matches(['\n', '\r']).to_owned())
+                    }
+                    (None, None) => None,
+                };
             jwt.public_key_pem = self
                 .jwt_public_key_file
                 .as_deref()
@@ -418,6 +433,12 @@ impl Args {
                 .extend(ApiKeyEntry::parse_list(entry).map_err(|error| config_error(error.to_string()))?);
         }
         Ok(settings)
+    }
+
+    /// Builds the authenticator, naming flags rather than internal setting paths in errors.
+    pub fn authenticator(&self) -> Result<crate::auth::Authenticator, ConfigError> {
+        crate::auth::Authenticator::new(self.auth_settings()?)
+            .map_err(|error| config_error(flag_names(&error.to_string())))
     }
 
     pub fn http_settings(&self) -> HttpSettings {
@@ -458,6 +479,24 @@ impl Args {
     pub fn rate_limits(&self) -> (u32, u32) {
         (self.rate_limit_per_address.unwrap_or(600), self.rate_limit_per_user.unwrap_or(30))
     }
+}
+
+/// Replaces the authenticator's setting paths with the flags and variables that set them.
+fn flag_names(message: &str) -> String {
+    const NAMES: [(&str, &str); 7] = [
+        ("the setting jwt.hs256_secret", "--jwt-secret (ZEGO_PUSH_JWT_SECRET) or --jwt-secret-file"),
+        ("the setting jwt.public_key_pem", "--jwt-public-key-file (ZEGO_PUSH_JWT_PUBLIC_KEY_FILE)"),
+        ("the setting jwt.leeway_seconds", "--jwt-leeway-seconds"),
+        ("the setting jwt.issuer", "--jwt-issuer"),
+        ("the setting jwt.audience", "--jwt-audience"),
+        ("the setting api_keys", "--api-key (ZEGO_PUSH_API_KEYS)"),
+        ("the setting jwt is missing", "--jwt-secret or --jwt-public-key-file is missing"),
+    ];
+    let mut text = message.to_owned();
+    for (path, flag) in NAMES {
+        text = text.replace(path, flag);
+    }
+    text.replace("in jwt.public_key_pem", "in --jwt-public-key-file")
 }
 
 fn read_file(path: &Path, flag: &str) -> Result<String, ConfigError> {
@@ -536,6 +575,41 @@ mod tests {
         let error =
             parse(&["--zego-max-attempts", "0"]).client_config("http://127.0.0.1:1".into()).unwrap_err();
         assert!(error.to_string().contains("1 to 10"), "{error}");
+    }
+
+    #[test]
+    fn flag_secret_hides_both_secret_forms_in_file() {
+        let file =
+            config_file("server_secret_file = \"/nonexistent/secret\"\njwt_secret = \"file-secret\"\n");
+        let args = parse(&[
+            "--config",
+            file.path().to_str().unwrap(),
+            "--server-secret",
+            "flag-secret",
+            "--jwt-secret-file",
+            "/run/jwt",
+        ])
+        .merge_config_file()
+        .unwrap();
+        assert_eq!(args.server_secret.as_deref(), Some("flag-secret"));
+        assert_eq!(args.server_secret_file, None);
+        assert_eq!(args.jwt_secret, None);
+        assert_eq!(args.jwt_secret_file.as_deref(), Some(Path::new("/run/jwt")));
+    }
+
+    #[test]
+    fn auth_errors_name_flags() {
+        let error = parse(&["--auth", "jwt"]).authenticator().unwrap_err().to_string();
+        assert!(error.contains("--jwt-secret"), "{error}");
+        assert!(!error.contains("hs256_secret"), "{error}");
+        let error = parse(&["--auth", "api-key"]).authenticator().unwrap_err().to_string();
+        assert!(error.contains("--api-key"), "{error}");
+    }
+
+    #[test]
+    fn rejects_unknown_region_even_with_base_url() {
+        let args = parse(&["--zego-region", "mars", "--zego-base-url", "http://127.0.0.1:9"]);
+        assert!(args.live_base_url().is_err());
     }
 
     #[test]

@@ -70,7 +70,7 @@ impl AppError {
                 StatusCode::REQUEST_TIMEOUT,
                 "request_timeout",
                 format!(
-                    "the request took longer than {timeout_ms} ms; a registration that was accepted is kept and retried, so check with the device list before sending it again"
+                    "the request took longer than {timeout_ms} ms; a registration may already be stored, and the outbox sends it, so sending it again is safe"
                 ),
             ),
             AppError::PayloadTooLarge { limit } => (
@@ -86,7 +86,11 @@ impl AppError {
             AppError::RateLimited { scope, retry_after } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
-                format!("too many requests for this {scope}; retry after {retry_after} s"),
+                if *scope == "resync" {
+                    format!("a resync started less than the minimum interval ago; retry after {retry_after} s")
+                } else {
+                    format!("too many requests for this {scope}; retry after {retry_after} s")
+                },
             ),
             AppError::HeadersTooLarge { limit } => (
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,

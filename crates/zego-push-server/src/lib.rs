@@ -202,9 +202,9 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     path = "/metrics",
     tag = "operations",
     summary = "Prometheus metrics",
-    description = "Returns the server's metrics as text from prometheus-client's OpenMetrics encoder, served with \
-        the Prometheus text format's content type: HTTP requests by route and status, registrations by outcome, \
-        ZEGO calls and replies, rate-limit rejections and the outbox depth.",
+    description = "Returns the server's metrics in the OpenMetrics text format, which Prometheus reads: HTTP \
+        requests by route and status, registrations by outcome, ZEGO calls and replies, rate-limit rejections \
+        and the outbox depth.",
     responses(
         (status = 200, description = "The metrics", body = String,
             content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),

@@ -9,7 +9,7 @@ use clap::Parser;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use zego_core::{AppId, ServerSecret, ZegoClient};
-use zego_push_server::auth::{hash_api_key, AuthMode, Authenticator};
+use zego_push_server::auth::{hash_api_key, AuthMode};
 use zego_push_server::config::{env, Args, Command, LogFormat};
 use zego_push_server::metrics::Metrics;
 use zego_push_server::ratelimit::RateLimits;
@@ -82,6 +82,13 @@ fn init_logging(format: LogFormat) {
 
 /// Reads the ServerSecret from the flag, the environment or a file.
 fn read_secret(args: &Args) -> anyhow::Result<Option<ServerSecret>> {
+    if args.server_secret.is_some() && args.server_secret_file.is_some() {
+        bail!(
+            "both {} and {} are set at the same level; give one of them",
+            env::SERVER_SECRET,
+            env::SERVER_SECRET_FILE
+        );
+    }
     if let Some(path) = &args.server_secret_file {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the ServerSecret file {}", path.display()))?;
@@ -99,7 +106,7 @@ fn instance_id() -> String {
 #[allow(clippy::too_many_lines)]
 async fn run(args: Args) -> anyhow::Result<()> {
     let listen = args.listen();
-    let auth = Authenticator::new(args.auth_settings()?)?;
+    let auth = args.authenticator()?;
 
     // Bind first, so that a busy port fails before anything else starts.
     let listener = TcpListener::bind(listen).await.with_context(|| {

@@ -137,7 +137,7 @@ impl Metrics {
         self.inner.rate_limited.get_or_create(&ScopeLabels { scope }).inc();
     }
 
-    /// Renders every metric in the Prometheus text format.
+    /// Renders every metric in the OpenMetrics text format.
     pub fn render(&self) -> String {
         let mut text = String::new();
         if let Err(error) = encode(&mut text, &self.inner.registry) {

@@ -88,6 +88,18 @@ pub enum RegisterOutcome {
     Misconfigured(String),
 }
 
+/// How the outbox's attempt at one row ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RetryOutcome {
+    Registered,
+    /// Still pending; `error` says why this attempt failed.
+    FailedAgain {
+        error: String,
+    },
+    /// Given up: a permanent code, an invalid row or too old.
+    Failed,
+}
+
 /// Registers tokens with ZEGO and records every outcome in the store.
 #[derive(Debug, Clone)]
 pub struct Registrar {
@@ -201,8 +213,8 @@ impl Registrar {
         }
     }
 
-    /// Works one row claimed by the outbox.
-    pub async fn retry_claimed(&self, row: Claimed) {
+    /// Works one row claimed by the outbox and says how it went.
+    pub async fn retry_claimed(&self, row: Claimed) -> RetryOutcome {
         let now = now_millis();
         let registration = match Registration::parse(
             &row.user_id,
@@ -217,7 +229,7 @@ impl Registrar {
                     Completion::Failed { code: None, message: format!("stored row is invalid: {error}") };
                 self.record(row.id, row.generation, 0, completion).await;
                 tracing::error!(id = row.id, %error, "outbox row failed validation; marked failed");
-                return;
+                return RetryOutcome::Failed;
             }
         };
         let provider = provider_label(&registration);
@@ -232,7 +244,7 @@ impl Registrar {
             tracing::info!(user_id = %registration.user_id, token = %registration.token.short_hash(), "{message}");
             self.record(row.id, row.generation, 0, Completion::Failed { code: None, message }).await;
             self.metrics.registration("failed", provider, "outbox");
-            return;
+            return RetryOutcome::Failed;
         }
 
         let (result, attempts) = self.call_zego(&registration).await;
@@ -247,6 +259,7 @@ impl Registrar {
                     attempts = row.attempts + i64::from(attempts),
                     "queued push token registered"
                 );
+                RetryOutcome::Registered
             }
             Err(error) if is_worth_retrying(&error) => {
                 let total_attempts = row.attempts + i64::from(attempts);
@@ -265,6 +278,7 @@ impl Registrar {
                     %error,
                     "queued registration failed again"
                 );
+                RetryOutcome::FailedAgain { error: error.to_string() }
             }
             Err(error) => {
                 tracing::info!(
@@ -276,6 +290,7 @@ impl Registrar {
                 let completion = Completion::Failed { code: error.zego_code(), message: error.to_string() };
                 self.record(row.id, row.generation, attempts, completion).await;
                 self.metrics.registration("failed", provider, "outbox");
+                RetryOutcome::Failed
             }
         }
     }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
-use crate::registrar::Registrar;
+use crate::registrar::{Registrar, RetryOutcome};
 use crate::store::now_millis;
 
 /// Runs until `shutdown` turns true, then finishes the rows in flight and
@@ -15,6 +15,7 @@ pub async fn run(registrar: Registrar, mut shutdown: watch::Receiver<bool>) {
     let owner = registrar.settings.instance_id.clone();
     let semaphore = std::sync::Arc::new(Semaphore::new(settings.concurrency.max(1)));
     let mut in_flight = JoinSet::new();
+    let mut failures = FailureReport::default();
     tracing::info!(instance = %owner, "outbox worker started");
 
     while !*shutdown.borrow() {
@@ -36,11 +37,15 @@ pub async fn run(registrar: Registrar, mut shutdown: watch::Receiver<bool>) {
             let permit = semaphore.clone().acquire_owned().await.expect("the semaphore is never closed");
             let registrar = registrar.clone();
             in_flight.spawn(async move {
-                registrar.retry_claimed(row).await;
+                let outcome = registrar.retry_claimed(row).await;
                 drop(permit);
+                outcome
             });
         }
-        while in_flight.try_join_next().is_some() {}
+        while let Some(finished) = in_flight.try_join_next() {
+            failures.count(finished.ok());
+        }
+        failures.log_if_due(&registrar).await;
         if claimed_any {
             continue;
         }
@@ -52,7 +57,7 @@ pub async fn run(registrar: Registrar, mut shutdown: watch::Receiver<bool>) {
             () = tokio::time::sleep(wait) => {}
             () = registrar.wake.notified() => {}
             _ = shutdown.changed() => {}
-            Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+            Some(finished) = in_flight.join_next(), if !in_flight.is_empty() => failures.count(finished.ok()),
         }
     }
 
@@ -61,6 +66,49 @@ pub async fn run(registrar: Registrar, mut shutdown: watch::Receiver<bool>) {
     match registrar.store.release_leases(&owner).await {
         Ok(released) => tracing::info!(released, "outbox worker stopped"),
         Err(error) => tracing::warn!(%error, "outbox worker stopped; leases expire on their own"),
+    }
+}
+
+/// Retries that failed again, logged as one warning per interval rather
+/// than one line per row, so that a long ZEGO outage stays visible at the
+/// default log level without flooding the log.
+#[derive(Debug)]
+struct FailureReport {
+    failed_again: u64,
+    last_error: Option<String>,
+    last_logged: std::time::Instant,
+}
+
+impl Default for FailureReport {
+    fn default() -> Self {
+        Self { failed_again: 0, last_error: None, last_logged: std::time::Instant::now() }
+    }
+}
+
+impl FailureReport {
+    const INTERVAL: Duration = Duration::from_secs(30);
+
+    fn count(&mut self, outcome: Option<RetryOutcome>) {
+        if let Some(RetryOutcome::FailedAgain { error }) = outcome {
+            self.failed_again += 1;
+            self.last_error = Some(error);
+        }
+    }
+
+    async fn log_if_due(&mut self, registrar: &Registrar) {
+        if self.failed_again == 0 || self.last_logged.elapsed() < Self::INTERVAL {
+            return;
+        }
+        let depth = registrar.store.outbox_depth().await.ok();
+        tracing::warn!(
+            failed_again = self.failed_again,
+            outbox_depth = depth,
+            last_error = self.last_error.as_deref().unwrap_or_default(),
+            "queued registrations are still failing; the outbox keeps retrying with backoff"
+        );
+        self.failed_again = 0;
+        self.last_error = None;
+        self.last_logged = std::time::Instant::now();
     }
 }
 
@@ -79,5 +127,21 @@ async fn next_wait(registrar: &Registrar, poll_interval: Duration) -> Duration {
             Duration::from_millis(until_due.max(10)).min(poll_interval)
         }
         _ => poll_interval,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_report_counts_only_failed_again() {
+        let mut report = FailureReport::default();
+        report.count(Some(RetryOutcome::Registered));
+        report.count(Some(RetryOutcome::Failed));
+        report.count(None);
+        report.count(Some(RetryOutcome::FailedAgain { error: "unreachable".into() }));
+        assert_eq!(report.failed_again, 1);
+        assert_eq!(report.last_error.as_deref(), Some("unreachable"));
     }
 }

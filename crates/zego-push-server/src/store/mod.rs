@@ -68,6 +68,8 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("the registry store is closed")]
     Closed,
+    #[error("cannot connect to PostgreSQL: {0}; check that the server runs and accepts connections from this host, and that the URL's user, password and database are right")]
+    Connect(String),
     #[error("SQLite transaction failed: {0}")]
     Transaction(String),
 }
@@ -247,6 +249,12 @@ impl Store {
     async fn open_postgres(url: &str) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(url)
             .map_err(|error| StoreError::InvalidUrl { reason: redact_url_error(&error.to_string(), url) })?;
+        // One direct connection first: the pool's own error on failure is
+        // only "timed out", without the cause.
+        let probe = <sqlx::PgConnection as sqlx::Connection>::connect_with(&options)
+            .await
+            .map_err(|error| StoreError::Connect(redact_url_error(&error.to_string(), url)))?;
+        let _ = sqlx::Connection::close(probe).await;
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(5))

@@ -377,6 +377,15 @@ async fn rows_survive_reopening_the_database() {
 }
 
 #[tokio::test]
+async fn unreachable_postgres_names_the_cause() {
+    // Port 1 on loopback is closed, so the connection is refused at once.
+    let error = Store::open("postgres://postgres:hunter2@127.0.0.1:1/none").await.unwrap_err().to_string();
+    assert!(error.contains("cannot connect to PostgreSQL"), "{error}");
+    assert!(error.contains("refused"), "{error}");
+    assert!(!error.contains("hunter2"), "{error}");
+}
+
+#[tokio::test]
 async fn rejects_unknown_database_url() {
     let error = Store::open("mysql://localhost/db").await.unwrap_err();
     assert!(error.to_string().contains("sqlite://"), "{error}");
