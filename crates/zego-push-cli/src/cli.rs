@@ -344,7 +344,8 @@ pub struct ImportArgs {
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
 
-    /// Maximum requests sent per second; 0 means no limit.
+    /// Maximum requests started per second, spaced at least 1/N s apart;
+    /// 0 means no limit.
     // NOTE: ZEGO publishes no rate limit for PushRegister; 50 per second is a
     // cautious default, not a measured limit. Code 7 means a limit was hit.
     #[arg(long, default_value_t = 50)]

@@ -111,7 +111,11 @@ impl Importer {
         previous: HashMap<String, RowState>,
         total: u64,
     ) -> Self {
-        let limiter = NonZeroU32::new(args.rate).map(|rate| RateLimiter::direct(Quota::per_second(rate)));
+        // A burst of 1 spaces request starts 1/rate seconds apart, so no
+        // one-second window holds more than `rate` starts. governor's default
+        // burst equals the rate, which let the first second send twice as many.
+        let limiter = NonZeroU32::new(args.rate)
+            .map(|rate| RateLimiter::direct(Quota::per_second(rate).allow_burst(NonZeroU32::MIN)));
         Self {
             client,
             journal: Arc::new(journal),
