@@ -25,7 +25,10 @@ use crate::cli::{Cli, Command};
 use crate::exit::{CliError, ExitCode};
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return report_parse_error(&error),
+    };
     init_logging(cli.global.verbose);
 
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -43,6 +46,31 @@ fn main() -> std::process::ExitCode {
             error.code.into()
         }
     }
+}
+
+/// Prints a flag error, and with `--json` on the command line also the JSON
+/// error document on standard output. Help and version output stay as clap
+/// prints them.
+fn report_parse_error(error: &clap::Error) -> std::process::ExitCode {
+    use clap::error::ErrorKind;
+
+    if matches!(error.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) || !json_requested() {
+        error.exit();
+    }
+    let _ = error.print();
+    // The message is the rendered text before its blank line and usage, on one line.
+    let rendered = error.render().to_string();
+    let message = rendered.split("\n\n").next().unwrap_or_default();
+    let message = message.trim_start_matches("error: ").split_whitespace().collect::<Vec<_>>().join(" ");
+    let error = CliError::input(message);
+    output::print_json_error(&error);
+    error.code.into()
+}
+
+/// Returns whether `--json` is among the arguments, before any `--`, because
+/// a command line that clap rejects has no parsed value to read it from.
+fn json_requested() -> bool {
+    std::env::args_os().skip(1).take_while(|arg| arg != "--").any(|arg| arg == "--json")
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, CliError> {

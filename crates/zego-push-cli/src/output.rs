@@ -8,10 +8,9 @@ use crate::exit::{CliError, ExitCode, ResultExt};
 
 /// Prints `value` as pretty JSON on standard output.
 pub fn print_json(value: &Value) -> Result<(), CliError> {
-    let mut stdout = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut stdout, value).or_exit(ExitCode::Failure)?;
-    writeln!(stdout).or_exit(ExitCode::Failure)?;
-    stdout.flush().or_exit(ExitCode::Failure)
+    let mut text = serde_json::to_string_pretty(value).or_exit(ExitCode::Failure)?;
+    text.push('\n');
+    print_text(&text)
 }
 
 /// Prints text on standard output.
@@ -27,14 +26,29 @@ pub fn print_text(text: &str) -> Result<(), CliError> {
 /// Reports the error that ends the command: always one line on standard
 /// error, and with `--json` also a JSON document on standard output, so a
 /// script that parses standard output gets every outcome.
+///
+/// A closed standard output, as when the output is piped to `head`, is not
+/// reported: the reader stopped on purpose, and the exit status is still 1.
 pub fn print_error(error: &CliError, json: bool) {
+    if is_broken_pipe(&error.error) {
+        return;
+    }
     eprintln!("error: {error}");
     if json {
-        let document = json!({
-            "ok": false,
-            "exit_code": error.code.as_i32(),
-            "error": error.to_string(),
-        });
-        let _ = print_json(&document);
+        print_json_error(error);
     }
+}
+
+/// Prints `{"ok": false, "exit_code": N, "error": "..."}` on standard output.
+pub fn print_json_error(error: &CliError) {
+    let document = json!({
+        "ok": false,
+        "exit_code": error.code.as_i32(),
+        "error": error.to_string(),
+    });
+    let _ = print_json(&document);
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.downcast_ref::<std::io::Error>().is_some_and(|error| error.kind() == std::io::ErrorKind::BrokenPipe)
 }

@@ -230,3 +230,45 @@ fn register_rejects_out_of_range_timeouts() {
     let output = run(zego_push_for(&mock).args(REGISTER).args(["--timeout-ms", "600000"]));
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
 }
+
+#[test]
+fn flag_error_honours_json() {
+    let mock = Mock::start();
+    for args in [vec!["--json", "register", "--user-id", "u"], vec!["register", "--bogus", "--json"]] {
+        let output = run(zego_push_for(&mock).args(&args));
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", describe(&output));
+        let document: serde_json::Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|error| panic!("{args:?}: stdout is not JSON ({error}): {}", describe(&output)));
+        assert_eq!(document["ok"], false, "{args:?}");
+        assert_eq!(document["exit_code"], 2, "{args:?}");
+        assert!(!document["error"].as_str().unwrap().is_empty(), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains("Usage:"),
+            "{args:?}: {}",
+            describe(&output)
+        );
+    }
+    let output = run(zego_push_for(&mock).args(["register", "--bogus"]));
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    assert!(output.stdout.is_empty(), "text mode printed on stdout: {}", describe(&output));
+
+    let output = run(zego_push_for(&mock).args(["--json", "register", "--help"]));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("Usage:"), "{}", describe(&output));
+}
+
+#[test]
+fn closed_stdout_exits_quietly() {
+    // Output larger than a pipe buffer, so the write fails however fast the reader closes.
+    let user_id = "a".repeat(100_000);
+    let mut child = zego_push_for(&Mock::start())
+        .args(["sign", "--user-id", &user_id, "--token", "t", "--platform", "android"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("zego-push starts");
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("zego-push runs");
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert!(output.stderr.is_empty(), "{}", describe(&output));
+}
