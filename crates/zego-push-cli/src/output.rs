@@ -6,6 +6,18 @@ use serde_json::{json, Value};
 
 use crate::exit::{CliError, ExitCode, ResultExt};
 
+/// What to do when no ZEGO reply came back.
+pub const UNREACHABLE_FIX: &str = "check the network, proxy and firewall between this machine and the ZEGO host, check --base-url or --region, and check ZEGO's service status";
+
+/// Returns `count` and `noun`, with an `s` unless `count` is 1.
+pub fn plural(count: u64, noun: &str) -> String {
+    if count == 1 {
+        format!("{count} {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
+}
+
 /// Prints `value` as pretty JSON on standard output.
 pub fn print_json(value: &Value) -> Result<(), CliError> {
     let mut text = serde_json::to_string_pretty(value).or_exit(ExitCode::Failure)?;

@@ -120,10 +120,19 @@ pub fn error_json(error: &zego_core::Error) -> Value {
             "attempts": api.attempts,
             "reply": api.reply,
         }),
+        other if exit_code_of(other) == ExitCode::Unreachable => json!({
+            "ok": false,
+            "error": {
+                "kind": "unreachable",
+                "message": other.to_string(),
+                "hint": output::UNREACHABLE_FIX,
+            },
+            "attempts": other.attempts(),
+        }),
         other => json!({
             "ok": false,
             "error": {
-                "kind": if exit_code_of(other) == ExitCode::Unreachable { "unreachable" } else { "invalid" },
+                "kind": "invalid",
                 "message": other.to_string(),
             },
             "attempts": other.attempts(),
@@ -141,6 +150,9 @@ fn error_text(error: &zego_core::Error) -> String {
             codes::hint(api.code),
             pretty(&api.reply)
         ),
+        other if exit_code_of(other) == ExitCode::Unreachable => {
+            format!("failed: {other}\nfix: {}", output::UNREACHABLE_FIX)
+        }
         other => format!("failed: {other}"),
     }
 }

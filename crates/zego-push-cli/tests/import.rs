@@ -272,6 +272,16 @@ fn import_stops_when_zego_unreachable() {
     let unreachable = summary["unreachable"].as_u64().unwrap();
     assert!((5..=7).contains(&unreachable), "{summary}");
     assert!(summary["not_attempted"].as_u64().unwrap() >= 90, "{summary}");
+
+    let output = run(zego_push_at(CLOSED_URL)
+        .args(["import", "--rate", "0", "--concurrency", "1", "--max-attempts", "1"])
+        .args(["--max-unreachable", "1", "--restart"])
+        .arg(&file));
+    assert_eq!(output.status.code(), Some(4), "{}", describe(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("unreachable or busy for 1 row in a row"), "{stdout}");
+    assert!(stdout.contains("fix: check the network, proxy and firewall"), "{stdout}");
+    assert!(stdout.contains("--base-url or --region"), "{stdout}");
 }
 
 #[test]
@@ -323,6 +333,49 @@ fn import_retry_failed_resends_rejected() {
     assert_eq!(third["registered"], 1);
     assert_eq!(mock.registrations_by_token().len(), 5);
     assert!(!failures_path(&file).exists(), "a run without failures deletes the old failures file");
+}
+
+#[test]
+fn import_summary_says_what_rerun_sends() {
+    let mock = Mock::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_rows(dir.path(), 3);
+
+    let output = run(zego_push_for(&mock)
+        .env("ZEGO_SERVER_SECRET", "ffffffffffffffffffffffffffffffff")
+        .args(["import", "--rate", "0", "--concurrency", "1"])
+        .arg(&file));
+    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("next run: sends 3 rows again"), "{stdout}");
+    assert!(!stdout.contains("--retry-failed"), "{stdout}");
+
+    mock.set_faults(Faults {
+        code: Some(CodeFault { code: 2, message: "bad parameter".into(), count: Some(1) }),
+        ..Faults::default()
+    });
+    let output = run(zego_push_for(&mock).args(["import", "--rate", "0", "--concurrency", "1"]).arg(&file));
+    assert_eq!(output.status.code(), Some(6), "{}", describe(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("skips 1 row rejected for the row itself"), "{stdout}");
+    assert!(stdout.contains("unless --retry-failed is given"), "{stdout}");
+    assert!(!stdout.contains("sends 1 row again"), "{stdout}");
+
+    let (code, summary) = run_json(&mut import(&mock, &file));
+    assert_eq!(code, 6, "{summary}");
+    assert_eq!(summary["resent_with_retry_failed"], 1);
+    assert_eq!(summary["resent_next_run"], 0);
+}
+
+#[test]
+fn import_summary_counts_one_row() {
+    let mock = Mock::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_rows(dir.path(), 1);
+    let output = run(zego_push_for(&mock).args(["import", "--rate", "0"]).arg(&file));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains(": 1 row in "), "{stdout}");
 }
 
 #[test]

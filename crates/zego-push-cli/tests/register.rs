@@ -174,6 +174,13 @@ fn register_reports_unreachable_host() {
         run_json(zego_push_at(CLOSED_URL).arg("--json").args(REGISTER).args(["--max-attempts", "1"]));
     assert_eq!(code, 4, "{document}");
     assert_eq!(document["error"]["kind"], "unreachable");
+    assert!(document["error"]["hint"].as_str().unwrap().contains("--base-url"), "{document}");
+
+    let output = run(zego_push_at(CLOSED_URL).args(REGISTER).args(["--max-attempts", "1"]));
+    assert_eq!(output.status.code(), Some(4), "{}", describe(&output));
+    let text = describe(&output);
+    assert!(text.contains("fix: check the network, proxy and firewall"), "{text}");
+    assert!(text.contains("--region"), "{text}");
 }
 
 #[test]

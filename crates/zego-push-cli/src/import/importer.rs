@@ -343,6 +343,7 @@ impl Importer {
                     }
                     FailureKind::RunLevel => {
                         self.counts.rejected += 1;
+                        self.counts.rejected_for_setup += 1;
                         self.record_failure(sent.line, sent.raw, reason.clone(), code);
                         self.stop(StopReason::Rejected { code, reason });
                     }

@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::input::RawRow;
+use crate::output::{plural, UNREACHABLE_FIX};
 
 /// How many rows ended each way.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -25,6 +26,9 @@ pub struct Counts {
     pub invalid: u64,
     /// Rows ZEGO rejected in this run.
     pub rejected: u64,
+    /// The part of `rejected` that ZEGO rejected for the credentials or
+    /// configuration, which every row shares; the next run sends them again.
+    pub rejected_for_setup: u64,
     /// Rows not registered because ZEGO was unreachable or busy; the next run sends them again.
     pub unreachable: u64,
     /// Rows ZEGO rejected in an earlier run, skipped without `--retry-failed`.
@@ -47,6 +51,17 @@ impl Counts {
     /// Rows this run did not reach because it stopped early.
     pub fn not_attempted(&self) -> u64 {
         self.rows.saturating_sub(self.done())
+    }
+
+    /// Rows not registered that the next run sends again without any flag.
+    pub fn resent_next_run(&self) -> u64 {
+        self.unreachable + self.rejected_for_setup + self.not_attempted()
+    }
+
+    /// Rows rejected for themselves, in this run or an earlier one, that
+    /// only `--retry-failed` sends again.
+    pub fn resent_with_retry_failed(&self) -> u64 {
+        self.rejected - self.rejected_for_setup + self.rejected_earlier
     }
 }
 
@@ -95,9 +110,11 @@ impl StopReason {
             StopReason::Interrupted => {
                 "interrupted: the requests in flight were finished and recorded".into()
             }
-            StopReason::Unreachable => {
-                format!("stopped: ZEGO was unreachable or busy for {max_unreachable} rows in a row")
-            }
+            StopReason::Unreachable => format!(
+                "stopped: ZEGO was unreachable or busy for {} in a row\nfix: {}",
+                plural(u64::from(max_unreachable), "row"),
+                UNREACHABLE_FIX
+            ),
             StopReason::Rejected { reason, .. } => {
                 format!("stopped: the credentials or configuration are wrong for every row: {reason}")
             }
@@ -168,6 +185,34 @@ pub struct Summary<'a> {
 }
 
 impl Summary<'_> {
+    /// Says which rows that are not registered a rerun of the same command
+    /// sends, and which need a flag.
+    fn rerun_notes(&self) -> Vec<String> {
+        let counts = &self.counts;
+        let mut notes = Vec::new();
+        let resent = counts.resent_next_run();
+        if resent > 0 {
+            notes.push(format!(
+                "next run: sends {} again (unreachable or busy, rejected for the credentials or configuration, or not attempted)",
+                plural(resent, "row")
+            ));
+        }
+        let retry_only = counts.resent_with_retry_failed();
+        if retry_only > 0 {
+            notes.push(format!(
+                "next run: skips {} rejected for the row itself (such as code 2, a bad parameter) unless --retry-failed is given",
+                plural(retry_only, "row")
+            ));
+        }
+        if counts.in_doubt > 0 {
+            notes.push(format!(
+                "next run: skips {} in doubt unless --resend-in-doubt is given",
+                plural(counts.in_doubt, "row")
+            ));
+        }
+        notes
+    }
+
     pub fn to_json(&self) -> Value {
         let counts = &self.counts;
         json!({
@@ -186,6 +231,8 @@ impl Summary<'_> {
             "rejected_earlier": counts.rejected_earlier,
             "in_doubt": counts.in_doubt,
             "not_attempted": counts.not_attempted(),
+            "resent_next_run": counts.resent_next_run(),
+            "resent_with_retry_failed": counts.resent_with_retry_failed(),
             "stopped": self.stopped.map(StopReason::as_str),
             "elapsed_ms": self.elapsed.as_millis() as u64,
         })
@@ -196,9 +243,9 @@ impl Summary<'_> {
         let mut text = String::new();
         let _ = writeln!(
             text,
-            "import {}: {} rows in {:.1} s",
+            "import {}: {} in {:.1} s",
             self.input.display(),
-            counts.rows,
+            plural(counts.rows, "row"),
             self.elapsed.as_secs_f64()
         );
         let lines: [(&str, u64, &str); 9] = [
@@ -224,6 +271,9 @@ impl Summary<'_> {
         }
         if let Some(stopped) = self.stopped {
             let _ = writeln!(text, "{}", stopped.describe(self.max_unreachable));
+        }
+        for line in self.rerun_notes() {
+            let _ = writeln!(text, "{line}");
         }
         if let Some(failures) = self.failures {
             let _ = writeln!(text, "failures file: {}", failures.display());
