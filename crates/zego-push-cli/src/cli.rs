@@ -87,15 +87,17 @@ pub struct CredentialArgs {
     #[arg(long, env = env::APP_ID)]
     pub app_id: Option<String>,
 
-    /// The ServerSecret. A value given as a flag is visible in shell history
-    /// and to other users through `ps`; prefer the environment variable,
-    /// --server-secret-file or --server-secret-stdin.
-    #[arg(long, env = env::SERVER_SECRET, hide_env_values = true)]
+    /// The ServerSecret [env: ZEGO_SERVER_SECRET]. A value given as a flag
+    /// is visible in shell history and to other users through `ps`; prefer
+    /// ZEGO_SERVER_SECRET, --server-secret-file or --server-secret-stdin.
+    // NOTE: the environment variables are read in `read_secret_text`, not by
+    // clap, so that each flag wins over both variables.
+    #[arg(long)]
     pub server_secret: Option<String>,
 
     /// A file whose content is the ServerSecret; surrounding whitespace is
-    /// ignored. Wins over --server-secret.
-    #[arg(long, env = env::SERVER_SECRET_FILE, value_name = "PATH")]
+    /// ignored [env: ZEGO_SERVER_SECRET_FILE]. Wins over --server-secret.
+    #[arg(long, value_name = "PATH")]
     pub server_secret_file: Option<PathBuf>,
 
     /// Read the ServerSecret from the first line of standard input. Wins

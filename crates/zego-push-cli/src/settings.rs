@@ -16,23 +16,29 @@ use crate::exit::{CliError, ExitCode, ResultExt};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecretSource {
     Stdin,
-    File,
-    FlagOrEnvironment,
+    FileFlag,
+    Flag,
+    FileEnvironment,
+    Environment,
 }
 
 impl SecretSource {
     pub fn describe(self) -> &'static str {
         match self {
             SecretSource::Stdin => "standard input",
-            SecretSource::File => "--server-secret-file",
-            SecretSource::FlagOrEnvironment => "--server-secret or ZEGO_SERVER_SECRET",
+            SecretSource::FileFlag => "--server-secret-file",
+            SecretSource::Flag => "--server-secret",
+            SecretSource::FileEnvironment => env::SERVER_SECRET_FILE,
+            SecretSource::Environment => env::SERVER_SECRET,
         }
     }
 }
 
 impl CredentialArgs {
-    /// Reads the raw ServerSecret text from standard input, a file, or the
-    /// flag and environment, in that order of precedence.
+    /// Reads the raw ServerSecret text from, in order of precedence:
+    /// standard input, --server-secret-file, --server-secret,
+    /// ZEGO_SERVER_SECRET_FILE and ZEGO_SERVER_SECRET. Flags win over the
+    /// environment, as for every other setting.
     pub fn read_secret_text(&self) -> anyhow::Result<Option<(Zeroizing<String>, SecretSource)>> {
         if self.server_secret_stdin {
             let mut line = Zeroizing::new(String::new());
@@ -44,9 +50,22 @@ impl CredentialArgs {
         }
         if let Some(path) = &self.server_secret_file {
             let text = read_secret_file(path)?;
-            return Ok(Some((text, SecretSource::File)));
+            return Ok(Some((text, SecretSource::FileFlag)));
         }
-        Ok(self.server_secret.clone().map(|text| (Zeroizing::new(text), SecretSource::FlagOrEnvironment)))
+        if let Some(text) = &self.server_secret {
+            return Ok(Some((Zeroizing::new(text.clone()), SecretSource::Flag)));
+        }
+        if let Some(path) = std::env::var_os(env::SERVER_SECRET_FILE).filter(|path| !path.is_empty()) {
+            let text = read_secret_file(Path::new(&path))?;
+            return Ok(Some((text, SecretSource::FileEnvironment)));
+        }
+        match std::env::var(env::SERVER_SECRET) {
+            Ok(text) if !text.is_empty() => Ok(Some((Zeroizing::new(text), SecretSource::Environment))),
+            Ok(_) | Err(std::env::VarError::NotPresent) => Ok(None),
+            Err(std::env::VarError::NotUnicode(_)) => {
+                anyhow::bail!("{} is not valid UTF-8", env::SERVER_SECRET)
+            }
+        }
     }
 
     /// Returns the AppId and ServerSecret, both required.
@@ -60,8 +79,9 @@ impl CredentialArgs {
         let app_id: AppId = raw_app_id.parse().or_exit(ExitCode::Input)?;
         let Some((text, _)) = self.read_secret_text().or_exit(ExitCode::Input)? else {
             return Err(CliError::input(format!(
-                "no ServerSecret: set {}, or give --server-secret-file PATH or --server-secret-stdin",
-                env::SERVER_SECRET
+                "no ServerSecret: set {} or {}, or give --server-secret-file PATH or --server-secret-stdin, which keep it out of shell history",
+                env::SERVER_SECRET,
+                env::SERVER_SECRET_FILE
             )));
         };
         let secret = ServerSecret::new(text.as_str()).or_exit(ExitCode::Input)?;
@@ -77,11 +97,12 @@ fn read_secret_file(path: &Path) -> anyhow::Result<Zeroizing<String>> {
 
 impl ConnectionArgs {
     /// Returns the base URL: --base-url when given, else the region's host.
+    /// An unknown --region is rejected either way, so a typo is never hidden.
     pub fn base_url(&self) -> Result<String, CliError> {
+        let region: Region = self.region.parse().map_err(CliError::input)?;
         if let Some(url) = &self.base_url {
             return Ok(url.clone());
         }
-        let region: Region = self.region.parse().map_err(CliError::input)?;
         Ok(region.base_url("rtc"))
     }
 

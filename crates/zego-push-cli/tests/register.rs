@@ -239,6 +239,14 @@ fn register_rejects_out_of_range_timeouts() {
 }
 
 #[test]
+fn register_rejects_unknown_region_with_base_url() {
+    let mock = Mock::start();
+    let output = run(zego_push_for(&mock).args(REGISTER).args(["--region", "mars", "--dry-run"]));
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("mars"), "{}", describe(&output));
+}
+
+#[test]
 fn flag_error_honours_json() {
     let mock = Mock::start();
     for args in [vec!["--json", "register", "--user-id", "u"], vec!["register", "--bogus", "--json"]] {

@@ -265,6 +265,40 @@ fn sign_reads_secret_from_stdin_and_file() {
     );
     assert_eq!(code, 0);
     assert_eq!(document["signature"], expected, "from a file, which wins over the environment");
+
+    let other_file = common::write_file(dir.path(), "other", "ffffffffffffffffffffffffffffffff\n");
+    let (code, document) = run_json(
+        zego_push()
+            .env("ZEGO_APP_ID", APP_ID)
+            .env("ZEGO_SERVER_SECRET_FILE", &other_file)
+            .args(args)
+            .args(["--server-secret", SECRET]),
+    );
+    assert_eq!(code, 0);
+    assert_eq!(document["signature"], expected, "from the flag, which wins over ZEGO_SERVER_SECRET_FILE");
+
+    let (code, document) = run_json(
+        zego_push()
+            .env("ZEGO_APP_ID", APP_ID)
+            .env("ZEGO_SERVER_SECRET", "a-different-secret-that-loses")
+            .env("ZEGO_SERVER_SECRET_FILE", &secret_file)
+            .args(args),
+    );
+    assert_eq!(code, 0);
+    assert_eq!(document["signature"], expected, "ZEGO_SERVER_SECRET_FILE wins over ZEGO_SERVER_SECRET");
+}
+
+#[test]
+fn sign_usage_leaves_out_secret_flag() {
+    let output = run(zego_push().env("ZEGO_APP_ID", APP_ID).env("ZEGO_SERVER_SECRET", SECRET).args([
+        "sign",
+        "--user-id",
+        "u",
+    ]));
+    assert_eq!(output.status.code(), Some(2), "{}", common::describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let usage = stderr.lines().find(|line| line.starts_with("Usage:")).expect("a usage line");
+    assert!(!usage.contains("--server-secret"), "{usage}");
 }
 
 #[test]
@@ -279,7 +313,11 @@ fn sign_without_secret_is_input_error() {
         "android",
     ]));
     assert_eq!(output.status.code(), Some(2), "{}", common::describe(&output));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("no ServerSecret"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no ServerSecret"), "{stderr}");
+    for source in ["ZEGO_SERVER_SECRET", "--server-secret-file", "--server-secret-stdin"] {
+        assert!(stderr.contains(source), "{source} is not named: {stderr}");
+    }
 }
 
 #[test]
