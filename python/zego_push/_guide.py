@@ -2,10 +2,9 @@
 
 They take the same arguments and return the same values as the guide's
 `generate_zego_signature` and `register_zego_push_token`, so a project
-switches by changing one import. The differences are listed in
-docs/python.md; in short, the credentials and base URL come from the
-environment at call time, and invalid input raises `InvalidInput` before
-anything is sent.
+switches by changing one import. docs/python.md lists the differences.
+The main ones: the credentials and base URL come from the environment at
+call time, and invalid input raises `InvalidInput` before anything is sent.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from zego_push._native import Client, guide_signature
 
 ENV_APP_ID = "ZEGO_APP_ID"
 ENV_SERVER_SECRET = "ZEGO_SERVER_SECRET"
-# Where PushRegister calls go; unset means ZEGO's own host (DEFAULT_BASE_URL).
+# The base URL of PushRegister calls; unset means ZEGO's own host (DEFAULT_BASE_URL).
 ENV_BASE_URL = "ZEGO_BASE_URL"
 
 
@@ -79,7 +78,7 @@ def register_zego_push_token(
     after busy and rate-limit codes were retried with backoff. Unlike the
     guide, the platform matches in any case, anything but android or ios
     raises `InvalidInput`, and an iOS token that is not hex raises
-    `InvalidInput` unless `provider="fcm"` says it is an FCM token.
+    `InvalidInput` unless `provider="fcm"` marks it as an FCM token.
     Unreachable or slow ZEGO raises `TransportError`.
     """
     client = client_from_env()

@@ -39,7 +39,7 @@ class Client:
     ) -> dict[str, Any]:
         """Register one push token and return ZEGO's reply (`Code` 0) as a dict.
 
-        The GIL is released while the request is signed, sent and answered.
+        The GIL is released while the request is signed and sent and its reply read.
         Raises `InvalidInput`, `ZegoApiError` or `TransportError`.
         """
     def register_push_token_async(

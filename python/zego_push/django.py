@@ -3,7 +3,7 @@
     from zego_push.django import register_push_token_path
 
     urlpatterns = [
-        register_push_token_path(lambda request: request.user.is_authenticated and str(request.user.pk) or None),
+        register_push_token_path(lambda request: str(request.user.pk) if request.user.is_authenticated else None),
     ]
 
 The request and response bodies are those of zego-push-server (docs/api.md).
