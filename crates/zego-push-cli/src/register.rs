@@ -32,7 +32,7 @@ pub async fn run(global: &GlobalArgs, args: RegisterArgs) -> Result<ExitCode, Cl
         token = %registration.token.short_hash(),
         "sending PushRegister"
     );
-    let result = client.register(&registration).await;
+    let result = settings::register_logged(&client, &registration).await;
     let (document, code) = match &result {
         Ok(registered) => (
             json!({"ok": true, "attempts": registered.attempts, "reply": registered.reply}),

@@ -5,7 +5,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
-use zego_core::{AppId, ClientConfig, Region, RetryPolicy, ServerSecret, ZegoClient};
+use zego_core::{
+    AppId, ClientConfig, Region, Registered, Registration, RetryPolicy, ServerSecret, ZegoClient,
+};
 use zeroize::Zeroizing;
 
 use crate::cli::{ConnectionArgs, CredentialArgs, ProtocolArgs};
@@ -126,6 +128,41 @@ impl ConnectionArgs {
             ..ClientConfig::default()
         })
     }
+}
+
+/// Sends one PushRegister and logs the request and its outcome at debug
+/// level (-vv). The URL is logged without its query, which carries the V2
+/// signature; zego-core logs each retry with its attempt number.
+pub async fn register_logged(
+    client: &ZegoClient,
+    registration: &Registration,
+) -> Result<Registered, zego_core::Error> {
+    tracing::debug!(
+        url = client.endpoint(),
+        scheme = client.signer().scheme().as_str(),
+        user_id = registration.user_id.as_str(),
+        token = %registration.token.short_hash(),
+        provider = registration.provider().as_str(),
+        "sending a ZEGO request"
+    );
+    let result = client.register(registration).await;
+    match &result {
+        Ok(registered) => tracing::debug!(
+            url = client.endpoint(),
+            code = 0,
+            attempts = registered.attempts,
+            request_id = registered.request_id.as_deref().unwrap_or_default(),
+            "ZEGO request succeeded"
+        ),
+        Err(error) => tracing::debug!(
+            url = client.endpoint(),
+            code = error.zego_code(),
+            attempts = error.attempts(),
+            error = %error,
+            "ZEGO request failed"
+        ),
+    }
+    result
 }
 
 /// Builds a ZEGO client from the credentials and settings.

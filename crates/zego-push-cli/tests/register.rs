@@ -36,6 +36,27 @@ fn register_logs_hide_secret_and_token() {
 }
 
 #[test]
+fn register_debug_logs_each_request() {
+    let mock = Mock::start();
+    mock.set_faults(Faults { http_500: 1, ..Faults::default() });
+    let output = run(zego_push_for(&mock).arg("-vv").args(REGISTER));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let logs = String::from_utf8_lossy(&output.stderr);
+    assert!(logs.contains("sending a ZEGO request"), "{logs}");
+    assert!(logs.contains(&format!("url=\"{}/\"", mock.base_url)), "{logs}");
+    assert!(logs.contains("scheme=\"guide\""), "{logs}");
+    assert!(logs.contains("retrying attempt=1"), "{logs}");
+    assert!(logs.contains("ZEGO request succeeded"), "{logs}");
+    assert!(logs.contains("attempts=2"), "{logs}");
+    assert!(!logs.contains(common::SECRET), "the secret is in the logs: {logs}");
+    assert!(!logs.contains("fcm_token_1"), "the token is in the logs: {logs}");
+
+    let output = run(zego_push_for(&mock).arg("-v").args(REGISTER));
+    let logs = String::from_utf8_lossy(&output.stderr);
+    assert!(!logs.contains("sending a ZEGO request"), "-v logs each request: {logs}");
+}
+
+#[test]
 fn register_json_carries_reply() {
     let mock = Mock::start();
     let (code, document) = run_json(zego_push_for(&mock).arg("--json").args(REGISTER));

@@ -9,8 +9,8 @@ use zeroize::Zeroizing;
 use super::host::{check_host, unix_seconds};
 use super::{apns, Check, Status};
 use crate::cli::{CredentialArgs, DoctorArgs};
-use crate::env;
 use crate::fields::FieldNames;
+use crate::{env, settings};
 
 /// The user id of the test PushRegister when `--user-id` is not given.
 pub const PLACEHOLDER_USER_ID: &str = "zego-push-doctor";
@@ -175,7 +175,7 @@ async fn check_push_register(
     } else {
         format!("for user {user_id} with the given token {service}")
     };
-    let check = match client.register(&registration).await {
+    let check = match settings::register_logged(&client, &registration).await {
         Ok(registered) => {
             let check = Check::new(NAME, Status::Pass, format!("ZEGO replied Code 0 {tested}"))
                 .with_detail("attempts", registered.attempts);

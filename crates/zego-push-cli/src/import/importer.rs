@@ -18,6 +18,7 @@ use super::report::{Counts, FailedRow, StopReason};
 use crate::cli::ImportArgs;
 use crate::exit::CliError;
 use crate::fields::FieldNames;
+use crate::settings;
 
 /// Failures printed one per line on standard error; the rest are only in the failures file.
 const PRINTED_FAILURES: u64 = 20;
@@ -282,9 +283,9 @@ impl Importer {
     fn spawn_send(&mut self, line: u64, raw: RawRow, key: String, registration: Registration) {
         let client = self.client.clone();
         let journal = Arc::clone(&self.journal);
-        tracing::debug!(line, user_id = registration.user_id.as_str(), token = %registration.token.short_hash(), "sending");
+        tracing::debug!(line, "sending the row");
         self.tasks.spawn(async move {
-            let result = client.register(&registration).await;
+            let result = settings::register_logged(&client, &registration).await;
             let recorded = journal.append(&outcome_record(key, line, &result)).await;
             Sent { line, raw, result, recorded }
         });
