@@ -44,7 +44,14 @@ fn doctor_passes_against_mock() {
     assert_eq!(status(&document, "apns_certificate"), "skip");
     assert_eq!(status(&document, "resource_id"), "pass");
     assert_eq!(status(&document, "console"), "info");
-    assert!(check(&document, "console")["details"]["android"].as_str().unwrap().contains("FCM"));
+    let android = check(&document, "console")["details"]["android"].as_str().unwrap();
+    assert!(android.contains("service account JSON for FCM HTTP v1"), "{android}");
+    assert_eq!(document["exit_code"], 0);
+    assert_eq!(document["counts"]["pass"], 5);
+    assert_eq!(document["counts"]["warn"], 0);
+    assert_eq!(document["counts"]["fail"], 0);
+    assert_eq!(document["counts"]["skip"], 1);
+    assert_eq!(document["counts"]["info"], 1);
 
     let registrations = mock.state().registrations();
     assert_eq!(registrations.len(), 1, "doctor sends one test PushRegister");
@@ -165,6 +172,8 @@ fn doctor_fails_on_rejected_push_register() {
     );
     assert_eq!(code, 5, "{document}");
     assert_eq!(document["ok"], false);
+    assert_eq!(document["exit_code"], 5);
+    assert_eq!(document["counts"]["fail"], 1);
     let push_register = check(&document, "push_register");
     assert_eq!(push_register["status"], "fail");
     assert_eq!(push_register["details"]["code"], 100_000_005);

@@ -332,11 +332,11 @@ fn console_reminder(args: &DoctorArgs, certificate_environment: Option<&str>) ->
     let mut check = Check::new(
         "console",
         Status::Info,
-        "check by hand in the ZEGO console (Services > Offline Push); no API exposes these settings",
+        "check by hand in the ZEGO console (the project's Service Management > In-app Chat > Offline push certificate configuration); no API exposes these settings",
     )
     .with_detail(
         "android",
-        "an Android (FCM) configuration with the FCM server key and sender ID of the app's Firebase project",
+        "the FCM credentials (server key, or service account JSON for FCM HTTP v1) configured in the ZEGO console, from the app's Firebase project; Google shut down legacy server keys from July 2024",
     )
     .with_detail("ios", "the VoIP push certificate (.p12) uploaded under iOS, with its password");
     check = match certificate_environment {

@@ -78,13 +78,26 @@ pub async fn run(global: &GlobalArgs, args: DoctorArgs) -> Result<ExitCode, CliE
     check_test_device(&args)?;
     let checks = checks::run_all(&args).await;
     let failed = checks.iter().any(|check| check.status == Status::Fail);
+    let code = if failed { ExitCode::CheckFailed } else { ExitCode::Success };
 
     if global.json {
-        output::print_json(&json!({ "ok": !failed, "checks": checks }))?;
+        let count = |status: Status| checks.iter().filter(|check| check.status == status).count();
+        output::print_json(&json!({
+            "ok": !failed,
+            "exit_code": code.as_i32(),
+            "counts": {
+                "pass": count(Status::Pass),
+                "warn": count(Status::Warn),
+                "fail": count(Status::Fail),
+                "skip": count(Status::Skip),
+                "info": count(Status::Info),
+            },
+            "checks": checks,
+        }))?;
     } else {
         output::print_text(&to_text(&checks))?;
     }
-    Ok(if failed { ExitCode::CheckFailed } else { ExitCode::Success })
+    Ok(code)
 }
 
 /// Rejects a real token without the user and push service it belongs to,
