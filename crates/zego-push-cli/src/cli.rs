@@ -6,7 +6,10 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use zego_core::SignatureScheme;
 
 use crate::env;
-use crate::exit::EXIT_CODES_HELP;
+use crate::exit::{
+    exit_codes_help, DOCTOR_EXIT_CODES, EXIT_CODES_HELP, IMPORT_EXIT_CODES, REGISTER_EXIT_CODES,
+    SIGN_EXIT_CODES,
+};
 
 /// Registers mobile push tokens (FCM, APNs) with ZEGO's offline push
 /// service, and finds out why calls do not ring.
@@ -45,14 +48,14 @@ pub enum Command {
     ///
     /// The values are signed as given, without the input rules of
     /// `register`, so that any implementation's output can be compared.
-    #[command(after_help = EXIT_CODES_HELP)]
+    #[command(after_help = exit_codes_help(SIGN_EXIT_CODES))]
     Sign(SignArgs),
 
     /// Send one PushRegister call and print ZEGO's reply.
     ///
     /// The user id, token and platform are checked with the same rules as
     /// zego-push-server before anything is sent.
-    #[command(after_help = EXIT_CODES_HELP)]
+    #[command(after_help = exit_codes_help(REGISTER_EXIT_CODES))]
     Register(RegisterArgs),
 
     /// Run the integration guide's troubleshooting checklist and print each
@@ -66,7 +69,7 @@ pub enum Command {
     /// uses user zego-push-doctor and a placeholder token unless --token is
     /// given, which needs --user-id and --platform or --provider. console lists what only the ZEGO console shows.
     /// The exit status is 5 when a check fails; warnings alone exit with 0.
-    #[command(after_help = EXIT_CODES_HELP)]
+    #[command(after_help = exit_codes_help(DOCTOR_EXIT_CODES))]
     Doctor(DoctorArgs),
 
     /// Register every row of a CSV or JSON Lines file.
@@ -76,7 +79,7 @@ pub enum Command {
     /// device_id. Invalid rows are reported with their line number and
     /// skipped. A state file records each row's outcome, so a run stopped by
     /// Ctrl-C or a crash resumes where it stopped when started again.
-    #[command(after_help = EXIT_CODES_HELP)]
+    #[command(after_help = exit_codes_help(IMPORT_EXIT_CODES))]
     Import(ImportArgs),
 }
 

@@ -37,6 +37,39 @@ Exit status:
   6    import: finished, but some rows are not registered (see the failures file)
   130  interrupted by Ctrl-C or SIGTERM; run import again to resume";
 
+/// The exit statuses `sign` returns.
+pub const SIGN_EXIT_CODES: &[ExitCode] = &[ExitCode::Success, ExitCode::Failure, ExitCode::Input];
+/// The exit statuses `register` returns.
+pub const REGISTER_EXIT_CODES: &[ExitCode] =
+    &[ExitCode::Success, ExitCode::Failure, ExitCode::Input, ExitCode::Rejected, ExitCode::Unreachable];
+/// The exit statuses `doctor` returns; a rejected or unreachable ZEGO is a failed check.
+pub const DOCTOR_EXIT_CODES: &[ExitCode] =
+    &[ExitCode::Success, ExitCode::Failure, ExitCode::Input, ExitCode::CheckFailed];
+/// The exit statuses `import` returns.
+pub const IMPORT_EXIT_CODES: &[ExitCode] = &[
+    ExitCode::Success,
+    ExitCode::Failure,
+    ExitCode::Input,
+    ExitCode::Rejected,
+    ExitCode::Unreachable,
+    ExitCode::RowsFailed,
+    ExitCode::Interrupted,
+];
+
+/// Returns the rows of [`EXIT_CODES_HELP`] for `codes` only, for a
+/// subcommand's `--help`.
+pub fn exit_codes_help(codes: &[ExitCode]) -> String {
+    let mut text = String::from("Exit status:");
+    for line in EXIT_CODES_HELP.lines().skip(1) {
+        let status = line.split_whitespace().next().and_then(|status| status.parse::<i32>().ok());
+        if codes.iter().any(|code| Some(code.as_i32()) == status) {
+            text.push('\n');
+            text.push_str(line);
+        }
+    }
+    text
+}
+
 impl ExitCode {
     pub fn as_i32(self) -> i32 {
         self as i32
@@ -121,6 +154,15 @@ mod tests {
             let row = format!("\n  {:<4} ", code.as_i32());
             assert!(EXIT_CODES_HELP.contains(&row), "no help row for {code:?}");
         }
+    }
+
+    #[test]
+    fn subcommand_help_lists_only_its_codes() {
+        let text = exit_codes_help(DOCTOR_EXIT_CODES);
+        assert!(text.starts_with("Exit status:\n  0    success"), "{text}");
+        assert!(text.contains("\n  5    doctor"), "{text}");
+        assert!(!text.contains("\n  6 "), "{text}");
+        assert_eq!(text.lines().count(), 1 + DOCTOR_EXIT_CODES.len(), "{text}");
     }
 
     #[test]
