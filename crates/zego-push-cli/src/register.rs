@@ -43,15 +43,16 @@ pub async fn run(global: &GlobalArgs, args: RegisterArgs) -> Result<ExitCode, Cl
     if global.json {
         output::print_json(&document)?;
     } else {
-        let text = match &result {
-            Ok(registered) => format!(
+        // A success goes to standard output and a failure to standard error,
+        // so that redirecting standard output captures only a successful reply.
+        match &result {
+            Ok(registered) => output::print_text(&format!(
                 "registered: ZEGO replied Code 0 after {} attempt(s)\n{}",
                 registered.attempts,
                 pretty(&registered.reply)
-            ),
-            Err(error) => error_text(error),
-        };
-        output::print_text(&text)?;
+            ))?,
+            Err(error) => eprintln!("{}", error_text(error)),
+        }
     }
     Ok(code)
 }

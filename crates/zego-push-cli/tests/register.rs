@@ -186,7 +186,8 @@ fn register_reports_injected_code() {
     });
     let output = run(zego_push_for(&mock).args(REGISTER));
     assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
-    assert!(String::from_utf8_lossy(&output.stdout).contains("Code 660200001"), "{}", describe(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("Code 660200001"), "{}", describe(&output));
+    assert!(output.stdout.is_empty(), "a rejection was printed on stdout: {}", describe(&output));
 }
 
 #[test]
