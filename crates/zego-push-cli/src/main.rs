@@ -4,6 +4,7 @@
 //! - [`cli`]: the flags and subcommands (clap derive; doc comments are the help).
 //! - [`settings`]: credentials and ZEGO client settings from flags, environment and files.
 //! - [`exit`]: the exit codes and the error type that carries one.
+//! - [`fields`]: validation messages that name the CLI's flags or the import file's columns.
 //! - [`sign`], [`register`], [`doctor`], [`import`]: one module per subcommand.
 
 mod cli;
