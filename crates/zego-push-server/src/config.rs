@@ -3,7 +3,8 @@
 //!
 //! Every setting has a flag (`--zego-timeout-ms`), an environment variable
 //! ([`env`]) and a TOML key: the flag's name with `_` for `-`
-//! (`zego_timeout_ms = 5000`).
+//! (`zego_timeout_ms = 5000`), except `--api-key`, whose key is the list
+//! `api_keys`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

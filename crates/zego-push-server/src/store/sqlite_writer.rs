@@ -2,8 +2,9 @@
 //! and commits the jobs waiting for it together, in one transaction.
 //!
 //! sqlx runs each SQLite statement through a channel to a worker thread,
-//! which costs about 80 µs per statement on a 2-core machine; with one
-//! writer that capped the server near 1,800 registrations per second.
+//! which cost about 80 µs per statement on the 2-core machine of
+//! docs/benchmarks.md. With one writer, that capped the server near 1,800
+//! registrations per second.
 //! Here a job's statements run directly on rusqlite, and the commit, the
 //! only step that waits for the disk, is shared by every job in the batch.
 //! A job's result reaches its caller only after that commit.
@@ -88,7 +89,7 @@ impl SqliteWriter {
         receive.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Checks that the writer thread runs and its connection answers.
+    /// Checks that the writer thread runs and its connection executes a query.
     pub(crate) async fn ping(&self) -> Result<(), StoreError> {
         self.run(|connection| Ok(connection.execute_batch("SELECT 1")?)).await
     }
