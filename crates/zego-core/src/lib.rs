@@ -7,12 +7,16 @@
 //! - [`sign`]: both request-signing schemes with injectable clock and nonce.
 //! - [`client`]: the async [`ZegoClient`] for the PushRegister call.
 //! - [`codes`]: ZEGO's reply codes and how each is handled.
+//! - [`token04`]: the Token04 login token, generated and parsed.
+//! - [`callback`]: verification of ZEGO's signed callbacks.
 
+pub mod callback;
 pub mod client;
 pub mod codes;
 pub mod credentials;
 pub mod error;
 pub mod sign;
+pub mod token04;
 pub mod values;
 
 pub use client::{ClientConfig, Region, Registered, RetryPolicy, ZegoClient, DEFAULT_BASE_URL};
