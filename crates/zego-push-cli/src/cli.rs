@@ -8,7 +8,7 @@ use zego_core::SignatureScheme;
 use crate::env;
 use crate::exit::{
     exit_codes_help, DOCTOR_EXIT_CODES, EXIT_CODES_HELP, IMPORT_EXIT_CODES, REGISTER_EXIT_CODES,
-    SIGN_EXIT_CODES,
+    SIGN_EXIT_CODES, TOKEN_EXIT_CODES, VERIFY_CALLBACK_EXIT_CODES,
 };
 
 /// Registers mobile push tokens (FCM, APNs) with ZEGO's offline push
@@ -81,6 +81,28 @@ pub enum Command {
     /// Ctrl-C or a crash resumes where it stopped when started again.
     #[command(after_help = exit_codes_help(IMPORT_EXIT_CODES))]
     Import(ImportArgs),
+
+    /// Generate a Token04, the login token of ZEGO's client SDKs, or decode
+    /// one with `token inspect`.
+    ///
+    /// The token is encrypted with the ServerSecret, which must be the
+    /// 32-character secret from the ZEGO console. Nothing is sent to ZEGO.
+    #[command(
+        args_conflicts_with_subcommands = true,
+        subcommand_negates_reqs = true,
+        after_help = exit_codes_help(TOKEN_EXIT_CODES)
+    )]
+    Token(TokenArgs),
+
+    /// Check the signature and timestamp of a callback that ZEGO's servers
+    /// sent to this backend.
+    ///
+    /// The signature is the lowercase hex SHA-1 of the CallbackSecret,
+    /// timestamp and nonce, sorted as strings and concatenated. Exits with 0
+    /// when it matches and the timestamp is within --window-secs of this
+    /// machine's clock, and with 7 and the reason otherwise.
+    #[command(after_help = exit_codes_help(VERIFY_CALLBACK_EXIT_CODES))]
+    VerifyCallback(VerifyCallbackArgs),
 }
 
 /// The ZEGO project's credentials.
@@ -381,6 +403,129 @@ pub struct ImportArgs {
     /// Stop the run after this many rows in a row found ZEGO unreachable or busy.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_unreachable: u32,
+}
+
+/// The encryption of a generated Token04.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TokenFormatArg {
+    /// AES-256-GCM, the current format.
+    Gcm,
+    /// AES-256-CBC, the older format that ZEGO still accepts.
+    Cbc,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    #[command(subcommand)]
+    pub action: Option<TokenAction>,
+
+    #[command(flatten)]
+    pub generate: TokenGenerateArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenAction {
+    /// Decode a Token04 with the ServerSecret and print its fields, times in
+    /// local time, and whether it has expired.
+    ///
+    /// An expired token still exits with 0. A token that cannot be decoded,
+    /// because it is malformed, changed or encrypted with another
+    /// ServerSecret, exits with 2.
+    Inspect(TokenInspectArgs),
+}
+
+/// The flags of `token` without a subcommand, which generates a token.
+#[derive(Debug, Args)]
+pub struct TokenGenerateArgs {
+    #[command(flatten)]
+    pub credentials: CredentialArgs,
+
+    /// The user id the token logs in.
+    #[arg(long, required = true)]
+    pub user_id: Option<String>,
+
+    /// How long the token is valid, in seconds from now; must be positive.
+    #[arg(long, default_value_t = 3_600, allow_negative_numbers = true, value_name = "SECONDS")]
+    pub effective_seconds: i64,
+
+    /// The token's payload, such as a JSON text with room privileges; ZIM
+    /// does not support a payload.
+    #[arg(long, default_value = "")]
+    pub payload: String,
+
+    /// The encryption: gcm (AES-256-GCM, current) or cbc (AES-256-CBC, older).
+    #[arg(long, value_enum, default_value = "gcm")]
+    pub format: TokenFormatArg,
+}
+
+/// The ServerSecret flags alone, for commands that need no AppId.
+// The field names are the flag names of `CredentialArgs`.
+#[allow(clippy::struct_field_names)]
+#[derive(Debug, Clone, Args)]
+pub struct SecretArgs {
+    /// The ServerSecret [env: ZEGO_SERVER_SECRET]. A value given as a flag
+    /// is visible in shell history and to other users through `ps`; prefer
+    /// ZEGO_SERVER_SECRET, --server-secret-file or --server-secret-stdin.
+    #[arg(long)]
+    pub server_secret: Option<String>,
+
+    /// A file whose content is the ServerSecret; surrounding whitespace is
+    /// ignored [env: ZEGO_SERVER_SECRET_FILE]. Wins over --server-secret.
+    #[arg(long, value_name = "PATH")]
+    pub server_secret_file: Option<PathBuf>,
+
+    /// Read the ServerSecret from the first line of standard input. Wins
+    /// over --server-secret-file and --server-secret.
+    #[arg(long)]
+    pub server_secret_stdin: bool,
+}
+
+impl SecretArgs {
+    /// Returns these flags as credentials without an AppId, to read the
+    /// secret with the same precedence as every other command.
+    pub fn to_credentials(&self) -> CredentialArgs {
+        CredentialArgs {
+            app_id: None,
+            server_secret: self.server_secret.clone(),
+            server_secret_file: self.server_secret_file.clone(),
+            server_secret_stdin: self.server_secret_stdin,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct TokenInspectArgs {
+    #[command(flatten)]
+    pub secret: SecretArgs,
+
+    /// The token to decode, starting with "04".
+    pub token: String,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyCallbackArgs {
+    /// A file whose content is the CallbackSecret from the ZEGO console;
+    /// surrounding whitespace is ignored [env: ZEGO_CALLBACK_SECRET, the
+    /// secret itself].
+    #[arg(long, value_name = "PATH")]
+    pub callback_secret_file: Option<PathBuf>,
+
+    /// The callback's `timestamp` field, in Unix seconds.
+    #[arg(long, allow_hyphen_values = true)]
+    pub timestamp: String,
+
+    /// The callback's `nonce` field.
+    #[arg(long, allow_hyphen_values = true)]
+    pub nonce: String,
+
+    /// The callback's `signature` field: 40 hex digits.
+    #[arg(long)]
+    pub signature: String,
+
+    /// The largest difference allowed between the timestamp and this
+    /// machine's clock, in seconds.
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    pub window_secs: u64,
 }
 
 #[cfg(test)]

@@ -16,3 +16,7 @@ pub const MAX_ATTEMPTS: &str = "ZEGO_MAX_ATTEMPTS";
 
 /// The password of the APNs `.p12` file that `doctor` opens. The CLI alone reads it.
 pub const P12_PASSWORD: &str = "ZEGO_PUSH_P12_PASSWORD";
+
+/// The CallbackSecret that `verify-callback` checks signatures with, when
+/// --callback-secret-file is not given.
+pub const CALLBACK_SECRET: &str = "ZEGO_CALLBACK_SECRET";

@@ -21,6 +21,9 @@ pub enum ExitCode {
     CheckFailed = 5,
     /// `import`: the run finished, but some rows are not registered.
     RowsFailed = 6,
+    /// `verify-callback`: the signature does not match, or the timestamp is
+    /// invalid or outside the window.
+    CallbackRejected = 7,
     /// Stopped by Ctrl-C (SIGINT) or SIGTERM.
     Interrupted = 130,
 }
@@ -35,6 +38,7 @@ Exit status:
   4    ZEGO unreachable: connection failed, timed out, or the reply is not a ZEGO reply
   5    doctor: at least one check failed
   6    import: finished, but some rows are not registered (see the failures file)
+  7    verify-callback: the signature does not match or the timestamp is outside the window
   130  interrupted by Ctrl-C or SIGTERM; run import again to resume";
 
 /// The exit statuses `sign` returns.
@@ -45,6 +49,11 @@ pub const REGISTER_EXIT_CODES: &[ExitCode] =
 /// The exit statuses `doctor` returns; a rejected or unreachable ZEGO is a failed check.
 pub const DOCTOR_EXIT_CODES: &[ExitCode] =
     &[ExitCode::Success, ExitCode::Failure, ExitCode::Input, ExitCode::CheckFailed];
+/// The exit statuses `token` and `token inspect` return.
+pub const TOKEN_EXIT_CODES: &[ExitCode] = &[ExitCode::Success, ExitCode::Failure, ExitCode::Input];
+/// The exit statuses `verify-callback` returns.
+pub const VERIFY_CALLBACK_EXIT_CODES: &[ExitCode] =
+    &[ExitCode::Success, ExitCode::Failure, ExitCode::Input, ExitCode::CallbackRejected];
 /// The exit statuses `import` returns.
 pub const IMPORT_EXIT_CODES: &[ExitCode] = &[
     ExitCode::Success,
@@ -149,6 +158,7 @@ mod tests {
             ExitCode::Unreachable,
             ExitCode::CheckFailed,
             ExitCode::RowsFailed,
+            ExitCode::CallbackRejected,
             ExitCode::Interrupted,
         ] {
             let row = format!("\n  {:<4} ", code.as_i32());

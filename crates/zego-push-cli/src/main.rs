@@ -1,11 +1,13 @@
 //! `zego-push`: signs, registers and imports push tokens for ZEGO's offline
-//! push service, and checks a project's set-up.
+//! push service, and checks a project's set-up. It also generates and
+//! decodes Token04 login tokens and checks the signatures of ZEGO callbacks.
 //!
 //! - [`cli`]: the flags and subcommands (clap derive; doc comments are the help).
 //! - [`settings`]: credentials and ZEGO client settings from flags, environment and files.
 //! - [`exit`]: the exit codes and the error type that carries one.
 //! - [`fields`]: validation messages that name the CLI's flags or the import file's columns.
-//! - [`sign`], [`register`], [`doctor`], [`import`]: one module per subcommand.
+//! - [`sign`], [`register`], [`doctor`], [`import`], [`token`], [`verify_callback`]: one
+//!   module per subcommand.
 
 mod cli;
 mod doctor;
@@ -17,6 +19,8 @@ mod output;
 mod register;
 mod settings;
 mod sign;
+mod token;
+mod verify_callback;
 
 use std::io::IsTerminal;
 
@@ -31,6 +35,8 @@ fn main() -> std::process::ExitCode {
         Err(error) => return report_parse_error(&error),
     };
     init_logging(cli.global.verbose);
+    // Before the runtime starts its threads: see `capture_local_offset`.
+    token::capture_local_offset();
 
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
@@ -81,6 +87,8 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Register(args) => register::run(&global, args).await,
         Command::Doctor(args) => doctor::run(&global, args).await,
         Command::Import(args) => import::run(&global, args).await,
+        Command::Token(args) => token::run(&global, args),
+        Command::VerifyCallback(args) => verify_callback::run(&global, &args),
     }
 }
 

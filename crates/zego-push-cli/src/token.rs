@@ -1,0 +1,175 @@
+//! `zego-push token`: generates a Token04, and `token inspect` decodes one.
+
+use std::fmt::Write as _;
+use std::sync::OnceLock;
+
+use serde_json::json;
+use time::format_description::well_known::Rfc3339;
+use time::{OffsetDateTime, UtcOffset};
+use zego_core::sign::{Clock, SystemClock};
+use zego_core::token04::{self, ParsedToken04, Token04Error, Token04Options, TokenFormat};
+use zego_core::ServerSecret;
+
+use crate::cli::{CredentialArgs, GlobalArgs, TokenAction, TokenArgs, TokenFormatArg, TokenGenerateArgs};
+use crate::env;
+use crate::exit::{CliError, ExitCode, ResultExt};
+use crate::output;
+
+static LOCAL_OFFSET: OnceLock<UtcOffset> = OnceLock::new();
+
+/// Reads the local UTC offset from the system time zone (`TZ` or
+/// /etc/localtime). It must run while the process has one thread, because
+/// the `time` crate refuses to read the offset once other threads could
+/// change the environment. UTC is used when the offset cannot be read.
+pub fn capture_local_offset() {
+    let offset = UtcOffset::current_local_offset().unwrap_or(UtcOffset::UTC);
+    let _ = LOCAL_OFFSET.set(offset);
+}
+
+/// Formats Unix seconds as RFC 3339 in local time, with the offset.
+fn format_local(unix_seconds: i64) -> String {
+    let offset = LOCAL_OFFSET.get().copied().unwrap_or(UtcOffset::UTC);
+    OffsetDateTime::from_unix_timestamp(unix_seconds)
+        .ok()
+        .map(|time| time.to_offset(offset))
+        .and_then(|time| time.format(&Rfc3339).ok())
+        .unwrap_or_else(|| unix_seconds.to_string())
+}
+
+fn format_name(format: TokenFormat) -> &'static str {
+    match format {
+        TokenFormat::Gcm => "gcm",
+        TokenFormat::Cbc => "cbc",
+    }
+}
+
+pub fn run(global: &GlobalArgs, args: TokenArgs) -> Result<ExitCode, CliError> {
+    match args.action {
+        Some(TokenAction::Inspect(inspect)) => {
+            let secret = read_secret(&inspect.secret.to_credentials())?;
+            run_inspect(global, &inspect.token, &secret)
+        }
+        None => run_generate(global, &args.generate),
+    }
+}
+
+/// Returns the ServerSecret from the usual sources. Its length is checked by
+/// Token04 itself, which reports a wrong length with ZEGO's code 5.
+fn read_secret(credentials: &CredentialArgs) -> Result<ServerSecret, CliError> {
+    let Some((text, _)) = credentials.read_secret_text().or_exit(ExitCode::Input)? else {
+        return Err(CliError::input(format!(
+            "no ServerSecret: set {} or {}, or give --server-secret-file PATH or --server-secret-stdin, which keep it out of shell history",
+            env::SERVER_SECRET,
+            env::SERVER_SECRET_FILE
+        )));
+    };
+    ServerSecret::new(text.as_str()).or_exit(ExitCode::Input)
+}
+
+/// Parses the AppId as a number. Zero is passed on, so that Token04 rejects
+/// it with ZEGO's code 1 as ZEGO's own helpers do.
+fn parse_app_id(credentials: &CredentialArgs) -> Result<u32, CliError> {
+    let Some(text) = &credentials.app_id else {
+        return Err(CliError::input(format!(
+            "no AppId: give --app-id or set {}, with the AppId from the ZEGO console",
+            env::APP_ID
+        )));
+    };
+    let trimmed = text.trim();
+    if trimmed.is_empty() || !trimmed.bytes().all(|byte| byte.is_ascii_digit()) {
+        return Err(CliError::input(format!(
+            "invalid --app-id {text:?}: an AppId is a number from 1 to 4294967295, as shown in the ZEGO console"
+        )));
+    }
+    trimmed
+        .parse()
+        .map_err(|_| CliError::input(format!("invalid --app-id {text:?}: an AppId is at most 4294967295")))
+}
+
+fn generate_error(error: &Token04Error) -> CliError {
+    CliError::input(format!(
+        "cannot generate the Token04: {} (ZEGO error code {})",
+        error.message, error.code
+    ))
+}
+
+fn run_generate(global: &GlobalArgs, args: &TokenGenerateArgs) -> Result<ExitCode, CliError> {
+    let app_id = parse_app_id(&args.credentials)?;
+    let secret = read_secret(&args.credentials)?;
+    let user_id = args.user_id.as_deref().unwrap_or_default();
+    let format = match args.format {
+        TokenFormatArg::Gcm => TokenFormat::Gcm,
+        TokenFormatArg::Cbc => TokenFormat::Cbc,
+    };
+
+    // Fix the creation time here, so that the printed expiry is the token's.
+    let now = SystemClock.unix_seconds();
+    let options = Token04Options { format, now: Some(now), ..Token04Options::default() };
+    let token = token04::generate(app_id, user_id, &secret, args.effective_seconds, &args.payload, &options)
+        .map_err(|error| generate_error(&error))?;
+    let expire = now.saturating_add(args.effective_seconds);
+
+    if global.json {
+        output::print_json(&json!({
+            "token": token,
+            "expire": format_local(expire),
+            "expire_unix": expire,
+            "format": format_name(format),
+        }))?;
+    } else {
+        output::print_text(&token)?;
+    }
+    Ok(ExitCode::Success)
+}
+
+fn run_inspect(global: &GlobalArgs, token: &str, secret: &ServerSecret) -> Result<ExitCode, CliError> {
+    let parsed = token04::parse(token, secret).map_err(|error| {
+        let code = if error.code == 0 { String::new() } else { format!(" (ZEGO error code {})", error.code) };
+        CliError::input(format!("invalid token: {}{code}", error.message))
+    })?;
+    let now = SystemClock.unix_seconds();
+    if global.json {
+        output::print_json(&inspect_json(&parsed, now))?;
+    } else {
+        output::print_text(&inspect_text(&parsed, now))?;
+    }
+    Ok(ExitCode::Success)
+}
+
+fn inspect_json(parsed: &ParsedToken04, now: i64) -> serde_json::Value {
+    let claims = &parsed.claims;
+    json!({
+        "app_id": claims.app_id,
+        "user_id": claims.user_id,
+        "nonce": claims.nonce,
+        "ctime": format_local(claims.ctime),
+        "ctime_unix": claims.ctime,
+        "expire": format_local(claims.expire),
+        "expire_unix": claims.expire,
+        "payload": claims.payload,
+        "format": format_name(parsed.format),
+        "expired": parsed.is_expired_at(now),
+    })
+}
+
+fn inspect_text(parsed: &ParsedToken04, now: i64) -> String {
+    let claims = &parsed.claims;
+    let expired = if parsed.is_expired_at(now) {
+        format!("yes, {} s ago", now - claims.expire)
+    } else {
+        format!("no, {} s left", claims.expire - now)
+    };
+    // The payload is quoted as a JSON string, so an empty one is visible.
+    let payload = serde_json::Value::String(claims.payload.clone());
+
+    let mut text = String::new();
+    let _ = writeln!(text, "app_id   {}", claims.app_id);
+    let _ = writeln!(text, "user_id  {}", claims.user_id);
+    let _ = writeln!(text, "nonce    {}", claims.nonce);
+    let _ = writeln!(text, "ctime    {} ({})", format_local(claims.ctime), claims.ctime);
+    let _ = writeln!(text, "expire   {} ({})", format_local(claims.expire), claims.expire);
+    let _ = writeln!(text, "payload  {payload}");
+    let _ = writeln!(text, "format   {}", format_name(parsed.format));
+    let _ = writeln!(text, "expired  {expired}");
+    text
+}
