@@ -3,7 +3,16 @@
 from collections.abc import Awaitable, Mapping
 from typing import Any, Final, final
 
-__all__ = ["DEFAULT_BASE_URL", "Client", "__version__", "guide_signature"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "Client",
+    "TokenInfo",
+    "__version__",
+    "generate_token04",
+    "guide_signature",
+    "parse_token04",
+    "verify_callback_signature",
+]
 
 DEFAULT_BASE_URL: Final[str]
 """ZEGO's unified RTC API address, where PushRegister calls go by default."""
@@ -60,3 +69,54 @@ class Client:
 
 def guide_signature(server_secret: str, params: Mapping[Any, Any]) -> str:
     """Return the guide's HMAC-SHA256 signature of `params` under `server_secret`."""
+
+@final
+class TokenInfo:
+    """The outcome of `generate_token04`, shaped as `TokenInfo` in ZEGO's `token04.py`.
+
+    On success `token` is the Token04, `error_code` is 0 and `error_message`
+    is `"success"`. On an invalid input `token` is empty and `error_code` is
+    ZEGO's code: 1 AppId invalid, 3 user id empty, 5 secret not 32 bytes,
+    6 effective time not positive.
+    """
+
+    @property
+    def token(self) -> str: ...
+    @property
+    def error_code(self) -> int: ...
+    @property
+    def error_message(self) -> str: ...
+
+def generate_token04(
+    app_id: int, user_id: str, secret: str, effective_time_in_seconds: int, payload: str = ""
+) -> TokenInfo:
+    """Generate an AES-256-GCM Token04 valid for `effective_time_in_seconds` from now.
+
+    Invalid inputs are reported in the result, not raised. An int outside
+    the 64-bit range raises `OverflowError`.
+    """
+
+def parse_token04(token: str, secret: str) -> dict[str, Any]:
+    """Decode a Token04 with the secret.
+
+    Returns `app_id`, `user_id`, `nonce`, `ctime`, `expire` (Unix seconds),
+    `payload` and `format` (`"gcm"` or `"cbc"`). Raises `ValueError` when the
+    token is malformed, was changed, or was encrypted with another secret.
+    """
+
+def verify_callback_signature(
+    callback_secret: str,
+    timestamp: str,
+    nonce: str,
+    signature: str,
+    *,
+    window_seconds: int = 300,
+    now: int | None = None,
+) -> bool:
+    """Return whether a ZEGO callback is authentic and fresh.
+
+    True when `signature` is the hex SHA-1 of the sorted, concatenated
+    secret, timestamp and nonce, and `timestamp` is within `window_seconds`
+    of `now` (Unix seconds, the system clock by default). A mismatch, or a
+    stale or non-numeric timestamp, returns False.
+    """

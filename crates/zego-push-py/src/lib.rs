@@ -5,6 +5,7 @@
 //!
 //! - [`client`]: the `Client` class around [`zego_core::ZegoClient`].
 //! - [`signature`]: the guide's `generate_zego_signature`, computed in Rust.
+//! - [`token04`]: Token04 generation and parsing, and callback signature checks.
 //! - [`errors`]: the mapping from [`zego_core::Error`] to Python exceptions.
 //! - [`runtime`]: the per-thread runtimes for blocking calls and the helper that releases the GIL.
 //! - [`convert`]: ZEGO's JSON reply as Python objects.
@@ -16,11 +17,16 @@ mod convert;
 mod errors;
 mod runtime;
 mod signature;
+mod token04;
 
 #[pymodule]
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<client::Client>()?;
     module.add_function(wrap_pyfunction!(signature::guide_signature, module)?)?;
+    module.add_class::<token04::TokenInfo>()?;
+    module.add_function(wrap_pyfunction!(token04::generate_token04, module)?)?;
+    module.add_function(wrap_pyfunction!(token04::parse_token04, module)?)?;
+    module.add_function(wrap_pyfunction!(token04::verify_callback_signature, module)?)?;
     module.add("DEFAULT_BASE_URL", zego_core::DEFAULT_BASE_URL)?;
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
