@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-/// The AppId the test mock knows.
+/// The AppId the test mock accepts.
 pub const APP_ID: &str = "1234567890";
 /// The ServerSecret of [`APP_ID`].
 pub const SECRET: &str = "0123456789abcdef0123456789abcdef";
@@ -117,7 +117,7 @@ impl Drop for Process {
     }
 }
 
-/// A running `zego-mock` that knows [`APP_ID`] and [`SECRET`].
+/// Starts a `zego-mock` that accepts [`APP_ID`] and [`SECRET`].
 pub fn start_mock(dir: &Path) -> Process {
     let mut command = Command::new(binary("zego-mock"));
     command
@@ -154,7 +154,7 @@ impl ServerOptions {
     }
 }
 
-/// A running `zego-push-server` with its database in `dir`.
+/// Starts a `zego-push-server` with its database in `dir`.
 pub fn start_server(dir: &Path, options: &ServerOptions) -> Process {
     let mut command = server_command(dir, options);
     command.args(["--listen", "127.0.0.1:0"]);
@@ -162,7 +162,7 @@ pub fn start_server(dir: &Path, options: &ServerOptions) -> Process {
     Process::spawn(command, dir.join(log_name))
 }
 
-/// The database URL a server started in `dir` uses.
+/// Returns the database URL of a server started in `dir`.
 pub fn database_url(dir: &Path) -> String {
     format!("sqlite://{}", dir.join("registry.db").display())
 }

@@ -10,7 +10,7 @@ use url::Url;
 
 use crate::codes::{self, CodeClass};
 use crate::credentials::{AppId, ServerSecret};
-use crate::error::{ApiError, Error};
+use crate::error::{error_chain, ApiError, Error};
 use crate::sign::{SignatureScheme, SignedRequest, Signer};
 use crate::values::Registration;
 
@@ -403,21 +403,6 @@ fn api_error(code: i64, reply: serde_json::Value, attempts: u32) -> ApiError {
         attempts,
         reply,
     }
-}
-
-/// Joins an error and its causes, as "error: cause: cause".
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 fn excerpt(body: &str) -> String {

@@ -1,6 +1,6 @@
 //! ZEGO reply codes and how the client handles each.
 
-/// How a non-zero ZEGO `Code` is handled.
+/// The handling of a non-zero ZEGO `Code`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CodeClass {
     /// Busy, rate-limited or an internal gateway error: retry with backoff.

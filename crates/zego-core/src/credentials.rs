@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use zeroize::Zeroizing;
 
-/// Why a credential was rejected.
+/// A rejected credential.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CredentialError {
     #[error(

@@ -6,7 +6,7 @@ use crate::codes::{self, CodeClass};
 use crate::credentials::CredentialError;
 use crate::values::ValidationError;
 
-/// What went wrong when talking to ZEGO.
+/// A failure of an operation on ZEGO's API.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A request value broke an input rule; nothing was sent.
@@ -21,7 +21,7 @@ pub enum Error {
     #[error("invalid ZEGO client configuration: {0}")]
     InvalidConfig(String),
 
-    /// No reply: the connection failed or broke, or ZEGO answered with an
+    /// No reply: the connection failed or broke, or ZEGO replied with an
     /// HTTP 5xx status and no ZEGO reply.
     #[error("could not reach ZEGO at {endpoint} after {attempts} attempt(s): {reason}")]
     Transport {
@@ -92,6 +92,22 @@ impl From<ApiError> for Error {
     fn from(error: ApiError) -> Self {
         Error::Api(Box::new(error))
     }
+}
+
+/// Joins an error and its causes as "error: cause: cause", leaving out a
+/// cause whose text the message already contains.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// A ZEGO reply with a non-zero `Code`.

@@ -14,6 +14,7 @@ pub mod callback;
 pub mod client;
 pub mod codes;
 pub mod credentials;
+pub mod env;
 pub mod error;
 pub mod sign;
 pub mod token04;

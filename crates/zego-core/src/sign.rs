@@ -27,7 +27,7 @@ use sha2::Sha256;
 use crate::credentials::{AppId, ServerSecret};
 use crate::values::Registration;
 
-/// How a request proves it comes from the holder of the ServerSecret.
+/// The method by which a request proves it comes from the holder of the ServerSecret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum SignatureScheme {
     /// Sorted-parameter HMAC-SHA256, as in the integration guide's Python code.
@@ -232,7 +232,7 @@ impl fmt::Debug for Signer {
 }
 
 impl Signer {
-    /// A signer with the system clock and random nonces.
+    /// Creates a signer with the system clock and random nonces.
     pub fn new(app_id: AppId, secret: ServerSecret, scheme: SignatureScheme) -> Self {
         Self { app_id, secret, scheme, clock: Arc::new(SystemClock), nonces: Arc::new(RandomNonce) }
     }

@@ -13,7 +13,7 @@ pub const USER_ID_MAX_BYTES: usize = 32;
 pub const FCM_TOKEN_MAX_CHARS: usize = 4096;
 /// Minimum length of an APNs token in hex characters (32 bytes).
 pub const APNS_TOKEN_MIN_CHARS: usize = 64;
-/// Maximum length of an APNs token in hex characters. Apple says the length
+/// Maximum length of an APNs token in hex characters. Apple documents the length
 /// is variable; 108- and 160-character tokens exist, so the bound is generous.
 pub const APNS_TOKEN_MAX_CHARS: usize = 200;
 /// Maximum length of a device id.
@@ -144,7 +144,7 @@ impl Platform {
         }
     }
 
-    /// The provider a token from this platform uses unless the request names one.
+    /// Returns the provider a token from this platform uses unless the request names one.
     pub fn default_provider(self) -> PushProvider {
         match self {
             Platform::Android => PushProvider::Fcm,
@@ -311,7 +311,7 @@ impl fmt::Debug for PushToken {
     }
 }
 
-/// An app-chosen id that tells one user's devices apart: 1 to 128
+/// An app-chosen id that distinguishes one user's devices: 1 to 128
 /// characters of printable ASCII without whitespace.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct DeviceId(String);
@@ -357,7 +357,7 @@ impl Registration {
     /// `provider` defaults to the platform's own service. An iOS request
     /// whose token is not hex and names no provider is rejected with a hint
     /// to send `"provider": "fcm"`, because an iOS app that uses Firebase
-    /// holds an FCM token.
+    /// has an FCM token.
     pub fn parse(
         user_id: &str,
         token: &str,

@@ -3,7 +3,7 @@
 //! It serves `PushRegister` at `/?Action=PushRegister`, checks the request's
 //! signature under either scheme exactly as ZEGO does (wrong signature
 //! 100000005, timestamp more than 10 minutes off 100000004, unknown AppId
-//! 100000010), answers any other action with 100000007, and records what it
+//! 100000010), replies to any other action with 100000007, and records what it
 //! registered. Faults (latency, HTTP 500, dropped connections, any ZEGO code)
 //! are set through [`MockState::set_faults`] or `POST /_mock/faults`.
 

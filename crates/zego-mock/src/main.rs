@@ -28,11 +28,11 @@ struct Args {
     apps: Vec<String>,
 
     /// A known AppId, paired with --server-secret.
-    #[arg(long, env = "ZEGO_APP_ID")]
+    #[arg(long, env = zego_core::env::APP_ID)]
     app_id: Option<String>,
 
     /// The ServerSecret of --app-id.
-    #[arg(long, env = "ZEGO_SERVER_SECRET", hide_env_values = true)]
+    #[arg(long, env = zego_core::env::SERVER_SECRET, hide_env_values = true)]
     server_secret: Option<String>,
 
     /// The largest accepted clock skew of a request timestamp, in seconds.

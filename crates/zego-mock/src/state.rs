@@ -1,4 +1,4 @@
-//! What the mock stores: known apps, injected faults, and a record of calls.
+//! The mock's state: configured apps, injected faults, and a record of calls.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -14,7 +14,7 @@ pub const DEFAULT_MAX_SKEW: Duration = Duration::from_secs(600);
 /// Settings of a mock server.
 #[derive(Debug, Clone)]
 pub struct MockConfig {
-    /// The AppIds the mock knows, each with its ServerSecret.
+    /// The AppIds the mock accepts, each with its ServerSecret.
     pub apps: HashMap<AppId, ServerSecret>,
     /// The largest accepted difference between a request's timestamp and the mock's clock.
     pub max_skew: Duration,
@@ -22,18 +22,18 @@ pub struct MockConfig {
 }
 
 impl MockConfig {
-    /// A mock that knows `apps`, with ZEGO's skew window and the system clock.
+    /// Creates a configuration that accepts `apps`, with ZEGO's skew window and the system clock.
     pub fn new(apps: HashMap<AppId, ServerSecret>) -> Self {
         Self { apps, max_skew: DEFAULT_MAX_SKEW, clock: Arc::new(SystemClock) }
     }
 
-    /// A mock that knows one app.
+    /// Creates a configuration that accepts one app.
     pub fn single(app_id: AppId, secret: ServerSecret) -> Self {
         Self::new(HashMap::from([(app_id, secret)]))
     }
 }
 
-/// A ZEGO code to answer with instead of checking the request.
+/// A ZEGO code to reply with instead of checking the request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CodeFault {
     pub code: i64,
@@ -55,13 +55,13 @@ pub struct Faults {
     /// Added before every call is handled, in milliseconds.
     #[serde(default)]
     pub latency_ms: u64,
-    /// The next N calls are answered with HTTP 500 and a plain-text body.
+    /// The next N calls get HTTP 500 with a plain-text body.
     #[serde(default)]
     pub http_500: u32,
     /// The next N calls have their connection closed without a reply.
     #[serde(default)]
     pub drop_connections: u32,
-    /// The next calls are answered with this ZEGO code.
+    /// The next calls get a reply with this ZEGO code.
     #[serde(default)]
     pub code: Option<CodeFault>,
 }
@@ -87,7 +87,7 @@ pub struct RecordedCall {
     /// The ZEGO code returned, or `None` when the mock dropped the connection
     /// or answered with HTTP 500.
     pub code: Option<i64>,
-    /// What happened, for example `ok`, `signature_error`, `dropped`.
+    /// The outcome, for example `ok`, `signature_error`, `dropped`.
     pub outcome: String,
 }
 
@@ -105,7 +105,7 @@ pub struct MockState {
     records: Mutex<Records>,
 }
 
-/// What the connection layer must do with a call before the API sees it.
+/// The connection layer's action on a call before the API handler runs.
 pub(crate) enum ConnectionFault {
     None,
     Drop,

@@ -20,20 +20,14 @@ use crate::HttpSettings;
 
 /// Names of every environment variable the server reads.
 pub mod env {
+    pub use zego_core::env::{
+        ACTION, APP_ID, BASE_URL, CONNECT_TIMEOUT_MS, MAX_ATTEMPTS, REGION, SERVER_SECRET,
+        SERVER_SECRET_FILE, SIGNATURE_SCHEME, TIMEOUT_MS,
+    };
     pub const CONFIG: &str = "ZEGO_PUSH_CONFIG";
     pub const LISTEN: &str = "ZEGO_PUSH_LISTEN";
     pub const DATABASE_URL: &str = "ZEGO_PUSH_DATABASE_URL";
     pub const LOG_FORMAT: &str = "ZEGO_PUSH_LOG_FORMAT";
-    pub const APP_ID: &str = "ZEGO_APP_ID";
-    pub const SERVER_SECRET: &str = "ZEGO_SERVER_SECRET";
-    pub const SERVER_SECRET_FILE: &str = "ZEGO_SERVER_SECRET_FILE";
-    pub const BASE_URL: &str = "ZEGO_BASE_URL";
-    pub const REGION: &str = "ZEGO_REGION";
-    pub const ACTION: &str = "ZEGO_ACTION";
-    pub const SIGNATURE_SCHEME: &str = "ZEGO_SIGNATURE_SCHEME";
-    pub const TIMEOUT_MS: &str = "ZEGO_TIMEOUT_MS";
-    pub const CONNECT_TIMEOUT_MS: &str = "ZEGO_CONNECT_TIMEOUT_MS";
-    pub const MAX_ATTEMPTS: &str = "ZEGO_MAX_ATTEMPTS";
     pub const MAX_CONCURRENT_REQUESTS: &str = "ZEGO_MAX_CONCURRENT_REQUESTS";
     pub const AUTH: &str = "ZEGO_PUSH_AUTH";
     pub const JWT_ALGORITHM: &str = "ZEGO_PUSH_JWT_ALGORITHM";
@@ -194,12 +188,12 @@ pub struct Args {
     #[arg(long, env = env::INSECURE_NO_AUTH, num_args = 0..=1, default_missing_value = "true")]
     pub insecure_allow_unauthenticated: Option<bool>,
 
-    /// Answer an identical registration that succeeded less than this many
+    /// Reply from the store to an identical registration that succeeded less than this many
     /// seconds ago from the store, without calling ZEGO; 0 turns it off [default: 3600].
     #[arg(long, env = env::UNCHANGED_WINDOW_SECS)]
     pub unchanged_window_secs: Option<u64>,
 
-    /// The most active devices per user; registering one more removes the
+    /// The maximum number of active devices per user; registering one more removes the
     /// least recently registered; 0 means no limit [default: 10].
     #[arg(long, env = env::DEVICE_LIMIT)]
     pub device_limit: Option<usize>,

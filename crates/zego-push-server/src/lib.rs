@@ -45,7 +45,7 @@ use crate::registrar::Registrar;
 pub struct HttpSettings {
     /// Take the client address from `X-Forwarded-For` (set by a trusted reverse proxy).
     pub trust_forwarded_for: bool,
-    /// The longest a request may take before it is answered with 408.
+    /// The maximum time a request may take before it gets HTTP 408.
     pub request_timeout: Duration,
     /// Rows per second the outbox sends during a resync.
     pub resync_rate_per_second: u32,
@@ -64,7 +64,7 @@ impl Default for HttpSettings {
     }
 }
 
-/// What every request handler shares.
+/// The state every request handler shares.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub registrar: Registrar,

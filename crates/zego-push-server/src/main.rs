@@ -141,7 +141,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
     };
 
-    // Authentication: "none" only where nobody else can connect, unless explicitly allowed.
+    // Authentication: "none" only on loopback, unless explicitly allowed.
     if auth.allows_anonymous() && !listen.ip().is_loopback() {
         if args.insecure_allow_unauthenticated() {
             tracing::warn!(

@@ -73,7 +73,7 @@ pub(crate) async fn register_push_token(
             .map_err(|error| validation_error(&error, token.name))?;
     state.authorize(&caller, registration.user_id.as_str())?;
 
-    // Store it, call ZEGO, and answer with the outcome.
+    // Store it, call ZEGO, and reply with the outcome.
     let outcome = state.registrar.register(&registration).await.map_err(|error| {
         tracing::error!(%error, "registry store failed");
         AppError::StoreUnavailable

@@ -17,10 +17,10 @@ use crate::store::{now_millis, Claimed, Completion, Store, StoreError, UpsertOut
 pub struct RegistrarSettings {
     /// This process's id in row leases.
     pub instance_id: String,
-    /// An identical registration that succeeded less than this long ago is
-    /// answered from the store; zero turns this off.
+    /// An identical registration that succeeded less than this long ago gets
+    /// its reply from the store; zero turns this off.
     pub unchanged_window: Duration,
-    /// The most active devices per user; 0 means no limit.
+    /// The maximum number of active devices per user; 0 means no limit.
     pub device_limit: usize,
     /// How long a request's row is left alone by the outbox while the request calls ZEGO.
     pub request_lease: Duration,
@@ -73,7 +73,7 @@ impl OutboxSettings {
     }
 }
 
-/// How a registration request ended.
+/// The outcome of a registration request.
 #[derive(Debug)]
 pub enum RegisterOutcome {
     /// ZEGO replied with Code 0; `reply` is its reply.
@@ -88,11 +88,11 @@ pub enum RegisterOutcome {
     Misconfigured(String),
 }
 
-/// How the outbox's attempt at one row ended.
+/// The outcome of the outbox's attempt at one row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RetryOutcome {
     Registered,
-    /// Still pending; `error` says why this attempt failed.
+    /// Still pending; `error` is why this attempt failed.
     FailedAgain {
         error: String,
     },
@@ -213,7 +213,7 @@ impl Registrar {
         }
     }
 
-    /// Works one row claimed by the outbox and says how it went.
+    /// Works one row claimed by the outbox and returns the outcome.
     pub async fn retry_claimed(&self, row: Claimed) -> RetryOutcome {
         let now = now_millis();
         let registration = match Registration::parse(
@@ -356,11 +356,14 @@ mod tests {
         };
         for _ in 0..100 {
             let first = settings.delay(1);
-            assert!(first >= Duration::from_secs(1) && first <= Duration::from_secs(2), "{first:?}");
+            assert!(first >= Duration::from_secs(1), "{first:?}");
+            assert!(first <= Duration::from_secs(2), "{first:?}");
             let third = settings.delay(3);
-            assert!(third >= Duration::from_secs(4) && third <= Duration::from_secs(8), "{third:?}");
+            assert!(third >= Duration::from_secs(4), "{third:?}");
+            assert!(third <= Duration::from_secs(8), "{third:?}");
             let late = settings.delay(40);
-            assert!(late >= Duration::from_secs(30) && late <= Duration::from_secs(60), "{late:?}");
+            assert!(late >= Duration::from_secs(30), "{late:?}");
+            assert!(late <= Duration::from_secs(60), "{late:?}");
         }
     }
 }

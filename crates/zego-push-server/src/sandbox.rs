@@ -17,7 +17,7 @@ pub struct Sandbox {
 }
 
 /// Generates a throwaway AppId and ServerSecret and starts a zego-mock on
-/// a free loopback port that knows them.
+/// a free loopback port that accepts them.
 pub async fn start() -> io::Result<Sandbox> {
     let mut rng = rand::rng();
     let app_id = AppId::new(rng.random_range(1_000_000_000..=u32::MAX)).expect("the range excludes 0");

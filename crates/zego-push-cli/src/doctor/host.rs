@@ -66,7 +66,7 @@ pub async fn check_host(connection: &ConnectionArgs) -> HostChecks {
             let check = Check::new(
                 "host_reachable",
                 Status::Fail,
-                format!("{url} did not answer: {}", error_chain(&error)),
+                format!("{url} did not answer: {}", zego_core::error::error_chain(&error)),
             )
             .with_fix("check the network, proxy and firewall, and --base-url or --region");
             return unreachable(check);
@@ -121,21 +121,6 @@ pub fn unix_seconds(time: SystemTime) -> i64 {
         Ok(elapsed) => elapsed.as_secs() as i64,
         Err(before) => -(before.duration().as_secs() as i64),
     }
-}
-
-/// Joins an error and its causes, as "error: cause: cause".
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

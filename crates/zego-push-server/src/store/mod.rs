@@ -272,7 +272,7 @@ impl Store {
         }
     }
 
-    /// Checks that the database answers.
+    /// Checks that the database executes a query.
     pub async fn ping(&self) -> Result<(), StoreError> {
         match &self.backend {
             // The writer thread must be alive too, or no registration can be stored.

@@ -1,7 +1,7 @@
 //! Registration requests and their outcomes, unregistration and resync.
 //!
 //! Each write has a SQLite form, run on the writer thread with rusqlite, and
-//! a PostgreSQL form, run with sqlx; both use the same SQL text.
+//! a PostgreSQL form, run with sqlx. Both use the same SQL text.
 
 use rusqlite::{named_params, OptionalExtension};
 use sqlx::Row;
@@ -17,14 +17,14 @@ pub struct UpsertRequest<'a> {
     pub lease_owner: &'a str,
     /// How long other instances and the outbox leave the row alone.
     pub lease_ms: i64,
-    /// An identical registration that succeeded less than this long ago is
-    /// answered from the store; 0 turns this off.
+    /// An identical registration that succeeded less than this long ago gets
+    /// its reply from the store; 0 turns this off.
     pub unchanged_window_ms: i64,
-    /// The most devices a user may have registered; 0 means no limit.
+    /// The maximum number of devices a user may have registered; 0 means no limit.
     pub device_limit: usize,
 }
 
-/// What storing a registration request did.
+/// The result of storing a registration request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UpsertOutcome {
     /// The same token, user, provider, platform and device were registered
@@ -41,7 +41,7 @@ pub enum UpsertOutcome {
     },
 }
 
-/// How a ZEGO call for a row ended.
+/// The outcome of a ZEGO call for a row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Completion {
     /// ZEGO replied with Code 0.
@@ -333,7 +333,7 @@ fn upsert_sqlite(
     connection: &rusqlite::Connection,
     values: &UpsertValues,
 ) -> Result<UpsertOutcome, StoreError> {
-    // Answer an unchanged registration from the store.
+    // Reply to an unchanged registration from the store.
     let select = format!("SELECT {STORED_COLUMNS} FROM registrations WHERE token = $1");
     let existing = connection
         .prepare_cached(&select)?
@@ -378,7 +378,7 @@ fn upsert_sqlite(
 async fn upsert_postgres(pool: &sqlx::PgPool, values: &UpsertValues) -> Result<UpsertOutcome, StoreError> {
     let mut tx = pool.begin().await?;
 
-    // Answer an unchanged registration from the store.
+    // Reply to an unchanged registration from the store.
     let select = format!("SELECT {STORED_COLUMNS} FROM registrations WHERE token = $1 FOR UPDATE");
     let existing = sqlx::query(&select).bind(&values.token).fetch_optional(&mut *tx).await?;
     let existing = existing.as_ref().map(super::stored_from_row).transpose()?;

@@ -103,7 +103,7 @@ impl SqliteWriter {
     }
 }
 
-/// The writer thread: takes every job waiting, runs each in a savepoint of
+/// Runs the writer thread: takes every job waiting, runs each in a savepoint of
 /// one transaction, commits, then hands out the results.
 fn run(connection: &rusqlite::Connection, receiver: &mpsc::Receiver<Message>) {
     let mut close = None;

@@ -3,7 +3,7 @@
 //! PostgreSQL comes from `ZEGO_PUSH_TEST_POSTGRES_URL`, which
 //! `scripts/test.sh` sets after starting a server; each test gets a
 //! database of its own. Without the variable the tests fail, unless
-//! `ZEGO_PUSH_TEST_SKIP_POSTGRES=1` says to run the SQLite half only.
+//! `ZEGO_PUSH_TEST_SKIP_POSTGRES=1` selects the SQLite half only.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -36,7 +36,7 @@ pub(crate) async fn fresh_postgres_url(base_url: &str) -> String {
 }
 
 /// Returns the stores to test, SQLite always and PostgreSQL unless explicitly
-/// skipped, with the directory that holds the SQLite file.
+/// skipped, with the directory that contains the SQLite file.
 pub(crate) async fn test_stores() -> (tempfile::TempDir, Vec<TestStore>) {
     let dir = tempfile::tempdir().unwrap();
     let sqlite_url = format!("sqlite://{}", dir.path().join("registry.db").display());
