@@ -4,7 +4,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{header, HeaderMap, StatusCode};
 use serde_json::{Map, Value};
-use zego_core::{Field, ValidationError};
+use zego_core::{Field, Registration, ValidationError};
 
 use crate::error::AppError;
 
@@ -89,6 +89,23 @@ pub fn token_field(object: &Map<String, Value>) -> Result<TokenField, AppError> 
     }
 }
 
+/// Parses and validates the body of `POST /api/register-push-token`,
+/// checking the content type, then the JSON object, then each field.
+pub fn parse_registration(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Registration, AppError> {
+    let object = json_object(headers, body)?;
+    let user_id = required_string(&object, "user_id")?;
+    let token = token_field(&object)?;
+    let platform = required_string(&object, "platform")?;
+    let provider = optional_string(&object, "provider")?;
+    let device_id = optional_string(&object, "device_id")?;
+
+    Registration::parse(&user_id, &token.value, &platform, provider.as_deref(), device_id.as_deref())
+        .map_err(|error| validation_error(&error, token.name))
+}
+
 /// Turns a validation error into a 400 naming the field as the client sent it.
 pub fn validation_error(error: &ValidationError, token_field: &str) -> AppError {
     let field = match error.field {
@@ -146,6 +163,20 @@ mod tests {
         assert_eq!(field_of(required_string(&body, "user_id").unwrap_err()).unwrap(), "user_id");
         assert_eq!(field_of(required_string(&body, "platform").unwrap_err()).unwrap(), "platform");
         assert_eq!(optional_string(&object(r#"{"provider": null}"#), "provider").unwrap(), None);
+    }
+
+    #[test]
+    fn parse_registration_names_token_field_as_sent() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
+        let body = br#"{"user_id": "u1", "push_token": "not hex", "platform": "ios"}"#;
+        let error = parse_registration(&headers, Ok(Bytes::from_static(body))).unwrap_err();
+        assert_eq!(field_of(error).unwrap(), "push_token");
+
+        let body = br#"{"user_id": "u1", "fcm_token": "t-1", "platform": "Android"}"#;
+        let registration = parse_registration(&headers, Ok(Bytes::from_static(body))).unwrap();
+        assert_eq!(registration.user_id.as_str(), "u1");
+        assert_eq!(registration.token.as_str(), "t-1");
     }
 
     #[test]

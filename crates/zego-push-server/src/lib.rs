@@ -34,6 +34,9 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
 pub use body::BODY_LIMIT;
+// Public for the fuzz targets in fuzz/, which run the handler's own parser.
+#[doc(hidden)]
+pub use body::parse_registration;
 
 use crate::auth::{Authenticator, Caller};
 use crate::error::AppError;

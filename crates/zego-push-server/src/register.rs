@@ -6,9 +6,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde_json::{json, Value};
-use zego_core::Registration;
 
-use crate::body::{json_object, optional_string, required_string, token_field, validation_error};
+use crate::body::parse_registration;
 use crate::error::AppError;
 use crate::registrar::RegisterOutcome;
 use crate::AppState;
@@ -62,15 +61,7 @@ pub(crate) async fn register_push_token(
 ) -> Result<(StatusCode, Json<Value>), AppError> {
     // Authenticate, then read and validate the request.
     let caller = state.auth.authenticate(&headers)?;
-    let object = json_object(&headers, body)?;
-    let user_id = required_string(&object, "user_id")?;
-    let token = token_field(&object)?;
-    let platform = required_string(&object, "platform")?;
-    let provider = optional_string(&object, "provider")?;
-    let device_id = optional_string(&object, "device_id")?;
-    let registration =
-        Registration::parse(&user_id, &token.value, &platform, provider.as_deref(), device_id.as_deref())
-            .map_err(|error| validation_error(&error, token.name))?;
+    let registration = parse_registration(&headers, body)?;
     state.authorize(&caller, registration.user_id.as_str())?;
 
     // Store it, call ZEGO, and reply with the outcome.
