@@ -12,3 +12,6 @@ pub const SIGNATURE_SCHEME: &str = "ZEGO_SIGNATURE_SCHEME";
 pub const TIMEOUT_MS: &str = "ZEGO_TIMEOUT_MS";
 pub const CONNECT_TIMEOUT_MS: &str = "ZEGO_CONNECT_TIMEOUT_MS";
 pub const MAX_ATTEMPTS: &str = "ZEGO_MAX_ATTEMPTS";
+/// The CallbackSecret from the ZEGO console, which signs ZEGO's callbacks.
+pub const CALLBACK_SECRET: &str = "ZEGO_CALLBACK_SECRET";
+pub const CALLBACK_SECRET_FILE: &str = "ZEGO_CALLBACK_SECRET_FILE";

@@ -170,6 +170,64 @@ pub fn generate(
     Ok(format!("{VERSION}{}", base64::engine::general_purpose::STANDARD.encode(frame)))
 }
 
+/// The RTC privilege payload of a Token04: the room the token is for, whether
+/// it may log in to that room and publish streams, and which stream ids it
+/// may publish. ZEGO reads it as JSON with the privilege keys `"1"` (log in)
+/// and `"2"` (publish), each 1 (allowed) or 0, and `stream_id_list` null for
+/// any stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RtcPrivilege {
+    pub room_id: String,
+    pub login_room: bool,
+    pub publish_stream: bool,
+    /// The stream ids the token may publish; `None` allows any.
+    pub stream_ids: Option<Vec<String>>,
+}
+
+/// The privilege keys of the RTC payload.
+const PRIVILEGE_LOGIN: &str = "1";
+const PRIVILEGE_PUBLISH: &str = "2";
+
+impl RtcPrivilege {
+    /// Returns the payload string to pass to [`generate`].
+    pub fn to_payload(&self) -> String {
+        let value = serde_json::json!({
+            "room_id": self.room_id,
+            "privilege": {
+                PRIVILEGE_LOGIN: u8::from(self.login_room),
+                PRIVILEGE_PUBLISH: u8::from(self.publish_stream),
+            },
+            "stream_id_list": self.stream_ids,
+        });
+        value.to_string()
+    }
+
+    /// Reads an RTC privilege payload back, for `token inspect`; `None` when
+    /// `payload` is empty or not in this shape.
+    pub fn from_payload(payload: &str) -> Option<Self> {
+        let value: serde_json::Value = serde_json::from_str(payload).ok()?;
+        let room_id = value.get("room_id")?.as_str()?.to_owned();
+        let privilege = value.get("privilege")?.as_object()?;
+        let allowed =
+            |key: &str| privilege.get(key).and_then(serde_json::Value::as_i64).is_some_and(|v| v == 1);
+        let stream_ids = match value.get("stream_id_list") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(list) => Some(
+                list.as_array()?
+                    .iter()
+                    .map(|id| id.as_str().map(str::to_owned))
+                    .collect::<Option<Vec<_>>>()?,
+            ),
+        };
+        Some(Self {
+            room_id,
+            login_room: allowed(PRIVILEGE_LOGIN),
+            publish_stream: allowed(PRIVILEGE_PUBLISH),
+            stream_ids,
+        })
+    }
+}
+
 /// A Token04 decoded with the secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParsedToken04 {
@@ -316,6 +374,32 @@ mod tests {
             assert_eq!(parsed.claims.payload, payload);
             assert_eq!(parsed.claims.expire - parsed.claims.ctime, 7200);
         }
+    }
+
+    #[test]
+    fn rtc_privilege_payload_has_zego_shape_and_round_trips() {
+        let privilege = RtcPrivilege {
+            room_id: "room-1".into(),
+            login_room: true,
+            publish_stream: false,
+            stream_ids: None,
+        };
+        let payload = privilege.to_payload();
+        assert_eq!(payload, r#"{"room_id":"room-1","privilege":{"1":1,"2":0},"stream_id_list":null}"#);
+        assert_eq!(RtcPrivilege::from_payload(&payload), Some(privilege));
+
+        let streams = RtcPrivilege {
+            room_id: "r".into(),
+            login_room: true,
+            publish_stream: true,
+            stream_ids: Some(vec!["s1".into(), "s2".into()]),
+        };
+        let token =
+            generate(7, "u", &secret(), 60, &streams.to_payload(), &Token04Options::default()).unwrap();
+        let parsed = parse(&token, &secret()).unwrap();
+        assert_eq!(RtcPrivilege::from_payload(&parsed.claims.payload), Some(streams));
+        assert_eq!(RtcPrivilege::from_payload(""), None);
+        assert_eq!(RtcPrivilege::from_payload("{\"room_id\":1}"), None);
     }
 
     #[test]
