@@ -16,13 +16,13 @@ use zego_core::{ClientConfig, Region, RetryPolicy, SignatureScheme};
 
 use crate::auth::{ApiKeyEntry, AuthMode, AuthSettings, JwtAlgorithm, JwtSettings};
 use crate::registrar::OutboxSettings;
-use crate::HttpSettings;
+use crate::{CallbackSecret, CallbackSettings, HttpSettings, TokenSettings};
 
 /// Names of every environment variable the server reads.
 pub mod env {
     pub use zego_core::env::{
-        ACTION, APP_ID, BASE_URL, CONNECT_TIMEOUT_MS, MAX_ATTEMPTS, REGION, SERVER_SECRET,
-        SERVER_SECRET_FILE, SIGNATURE_SCHEME, TIMEOUT_MS,
+        ACTION, APP_ID, BASE_URL, CALLBACK_SECRET, CALLBACK_SECRET_FILE, CONNECT_TIMEOUT_MS, MAX_ATTEMPTS,
+        REGION, SERVER_SECRET, SERVER_SECRET_FILE, SIGNATURE_SCHEME, TIMEOUT_MS,
     };
     pub const CONFIG: &str = "ZEGO_PUSH_CONFIG";
     pub const LISTEN: &str = "ZEGO_PUSH_LISTEN";
@@ -52,6 +52,9 @@ pub mod env {
     pub const OUTBOX_MAX_AGE_HOURS: &str = "ZEGO_PUSH_OUTBOX_MAX_AGE_HOURS";
     pub const RESYNC_RATE: &str = "ZEGO_PUSH_RESYNC_RATE";
     pub const RESYNC_MIN_INTERVAL_SECS: &str = "ZEGO_PUSH_RESYNC_MIN_INTERVAL_SECS";
+    pub const CALLBACK_WINDOW_SECS: &str = "ZEGO_PUSH_CALLBACK_WINDOW_SECS";
+    pub const TOKEN_DEFAULT_SECS: &str = "ZEGO_PUSH_TOKEN_DEFAULT_SECS";
+    pub const TOKEN_MAX_SECS: &str = "ZEGO_PUSH_TOKEN_MAX_SECS";
 }
 
 /// Log line format.
@@ -243,6 +246,28 @@ pub struct Args {
     /// Shortest time between two resyncs, in seconds [default: 600].
     #[arg(long, env = env::RESYNC_MIN_INTERVAL_SECS)]
     pub resync_min_interval_secs: Option<u64>,
+
+    /// The CallbackSecret from the ZEGO console. Without it (or
+    /// --callback-secret-file), POST /api/zego/callback answers HTTP 404.
+    #[arg(long, env = env::CALLBACK_SECRET, hide_env_values = true)]
+    pub callback_secret: Option<String>,
+
+    /// A file whose content is the CallbackSecret.
+    #[arg(long, env = env::CALLBACK_SECRET_FILE)]
+    pub callback_secret_file: Option<PathBuf>,
+
+    /// How far a callback's timestamp may be from this server's clock, in seconds [default: 300].
+    #[arg(long, env = env::CALLBACK_WINDOW_SECS)]
+    pub callback_window_secs: Option<u64>,
+
+    /// The validity of a Token04 from POST /api/zego-token when the request names none,
+    /// in seconds [default: 3600].
+    #[arg(long, env = env::TOKEN_DEFAULT_SECS)]
+    pub token_default_secs: Option<u64>,
+
+    /// The longest validity a request to POST /api/zego-token may ask for, in seconds [default: 86400].
+    #[arg(long, env = env::TOKEN_MAX_SECS)]
+    pub token_max_secs: Option<u64>,
 }
 
 /// Subcommands besides serving.
@@ -288,6 +313,10 @@ impl Args {
             file.jwt_secret = None;
             file.jwt_secret_file = None;
         }
+        if self.callback_secret.is_some() || self.callback_secret_file.is_some() {
+            file.callback_secret = None;
+            file.callback_secret_file = None;
+        }
         merge_fields!(
             self,
             file,
@@ -328,6 +357,11 @@ impl Args {
                 outbox_max_age_hours,
                 resync_rate,
                 resync_min_interval_secs,
+                callback_secret,
+                callback_secret_file,
+                callback_window_secs,
+                token_default_secs,
+                token_max_secs,
             ]
         );
         if self.api_keys.is_empty() {
@@ -436,16 +470,56 @@ impl Args {
             .map_err(|error| config_error(flag_names(&error.to_string())))
     }
 
-    pub fn http_settings(&self) -> HttpSettings {
+    pub fn http_settings(&self) -> Result<HttpSettings, ConfigError> {
         let defaults = HttpSettings::default();
-        HttpSettings {
+        Ok(HttpSettings {
             trust_forwarded_for: self.trust_forwarded_for.unwrap_or(false),
             request_timeout: self.request_timeout_ms.map_or(defaults.request_timeout, Duration::from_millis),
             resync_rate_per_second: self.resync_rate.unwrap_or(defaults.resync_rate_per_second),
             resync_min_interval: self
                 .resync_min_interval_secs
                 .map_or(defaults.resync_min_interval, Duration::from_secs),
+            tokens: self.token_settings()?,
+            callbacks: self.callback_settings()?,
+        })
+    }
+
+    /// The validity limits of `POST /api/zego-token`.
+    pub fn token_settings(&self) -> Result<TokenSettings, ConfigError> {
+        let defaults = TokenSettings::default();
+        let max = self.token_max_secs.unwrap_or(defaults.max_seconds);
+        let default = self.token_default_secs.unwrap_or(defaults.default_seconds.min(max));
+        if max == 0 || default == 0 {
+            return Err(config_error("--token-default-secs and --token-max-secs must be at least 1"));
         }
+        if default > max {
+            return Err(config_error(format!(
+                "--token-default-secs ({default}) is longer than --token-max-secs ({max})"
+            )));
+        }
+        Ok(TokenSettings { default_seconds: default, max_seconds: max })
+    }
+
+    /// The CallbackSecret and freshness window, or `None` when no secret is set.
+    pub fn callback_settings(&self) -> Result<Option<CallbackSettings>, ConfigError> {
+        let secret = match (&self.callback_secret, &self.callback_secret_file) {
+            (Some(_), Some(_)) => {
+                return Err(config_error(
+                    "both --callback-secret and --callback-secret-file are set at the same level; give one of them",
+                ))
+            }
+            (Some(secret), None) => secret.trim().to_owned(),
+            (None, Some(path)) => read_file(path, "--callback-secret-file")?.trim().to_owned(),
+            (None, None) => return Ok(None),
+        };
+        if secret.is_empty() {
+            return Err(config_error("the CallbackSecret is empty; copy it from the ZEGO console"));
+        }
+        let window = self.callback_window_secs.unwrap_or(300);
+        if window == 0 {
+            return Err(config_error("--callback-window-secs must be at least 1"));
+        }
+        Ok(Some(CallbackSettings { secret: CallbackSecret(secret), window_seconds: window }))
     }
 
     pub fn outbox_settings(&self) -> OutboxSettings {

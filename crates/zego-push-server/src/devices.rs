@@ -13,7 +13,7 @@ use zego_core::{PushProvider, PushToken, UserId};
 use crate::auth::Caller;
 use crate::body::{bad_request, json_object, required_string, token_field};
 use crate::error::AppError;
-use crate::store::{self, StoreError, StoredRegistration};
+use crate::store::{self, Presence, PresenceState, StoreError, StoredRegistration};
 use crate::AppState;
 
 fn store_error(error: &StoreError) -> AppError {
@@ -148,16 +148,21 @@ pub(crate) async fn unregister_user(
     tag = "devices",
     summary = "List a user's registered devices",
     description = "Returns the user's registrations that are not removed, newest registration request first, \
-        with a hash of each token in place of the token. A user without registrations gets an empty list.",
+        with a hash of each token in place of the token, and the user's last known ZEGO state from the login and \
+        logout callback (`presence`, `null` until a callback reports one). A user without registrations gets an \
+        empty list.",
     security(("bearer" = [])),
     params(("user_id" = String, Path, description = "The user id: 1 to 32 bytes of printable ASCII without whitespace, percent-encoded as needed")),
     responses(
         (status = 200, description = "The user's registrations", body = crate::openapi::DeviceList,
-            example = json!({"success": true, "user_id": "alice", "devices": [{
+            example = json!({"success": true, "user_id": "alice",
+                "presence": {"state": "online", "changed_at": "2026-01-01T00:00:00.000Z", "os": "ANDROID",
+                    "recorded_at": "2026-01-01T00:00:00.050Z"},
+                "devices": [{
                 "token_hash": "3f2a9c0b71de", "provider": "fcm", "platform": "android", "device_id": "pixel-8",
                 "state": "registered", "attempts": 1, "last_code": 0, "last_message": "success",
                 "requested_at": "2026-01-01T00:00:00.000Z", "registered_at": "2026-01-01T00:00:00.120Z",
-                "next_attempt_at": null}]})),
+                "next_attempt_at": null, "held_by_logout": false}]})),
         (status = 400, description = "`user_id` breaks the user id rules (`invalid_field`, field `user_id`)",
             body = crate::openapi::ErrorReply),
         (status = 401, response = crate::openapi::Unauthorized),
@@ -180,10 +185,19 @@ pub(crate) async fn list_devices(
     let user_id = parse_user_id(&user_id)?;
     AppState::authorize_read(&caller, user_id.as_str())?;
 
-    let rows =
-        state.registrar.store.list_devices(user_id.as_str()).await.map_err(|error| store_error(&error))?;
-    let devices: Vec<Value> = rows.iter().map(device_json).collect();
-    Ok(Json(json!({"success": true, "user_id": user_id.as_str(), "devices": devices})))
+    let store = &state.registrar.store;
+    let rows = store.list_devices(user_id.as_str()).await.map_err(|error| store_error(&error))?;
+    let presence = store.presence(user_id.as_str()).await.map_err(|error| store_error(&error))?;
+    let devices: Vec<Value> = rows.iter().map(|row| device_json(row, presence.as_ref())).collect();
+    let presence = presence.as_ref().map_or(Value::Null, |presence| {
+        json!({
+            "state": presence.state.as_str(),
+            "changed_at": timestamp(presence.changed_at),
+            "os": presence.os,
+            "recorded_at": timestamp(presence.recorded_at),
+        })
+    });
+    Ok(Json(json!({"success": true, "user_id": user_id.as_str(), "presence": presence, "devices": devices})))
 }
 
 /// Returns Unix milliseconds as an RFC 3339 string, the form every API time uses.
@@ -197,7 +211,16 @@ pub(crate) fn timestamp(millis: i64) -> Value {
     }
 }
 
-fn device_json(row: &StoredRegistration) -> Value {
+/// Tells whether the outbox holds `row` because its user logged out after
+/// the registration request; the store applies the same rule.
+fn held_by_logout(row: &StoredRegistration, presence: Option<&Presence>) -> bool {
+    row.state == store::State::Pending
+        && presence.is_some_and(|presence| {
+            presence.state == PresenceState::LoggedOut && presence.changed_at >= row.requested_at
+        })
+}
+
+fn device_json(row: &StoredRegistration, presence: Option<&Presence>) -> Value {
     json!({
         "token_hash": row.token_hash,
         "provider": row.provider,
@@ -210,6 +233,7 @@ fn device_json(row: &StoredRegistration) -> Value {
         "requested_at": timestamp(row.requested_at),
         "registered_at": row.registered_at.map_or(Value::Null, timestamp),
         "next_attempt_at": row.next_attempt_at.map_or(Value::Null, timestamp),
+        "held_by_logout": held_by_logout(row, presence),
     })
 }
 

@@ -40,6 +40,14 @@ pub enum AppError {
     StoreUnavailable,
     /// 500: this server is misconfigured.
     Misconfigured { message: String },
+    /// 404: no CallbackSecret is configured.
+    CallbacksDisabled,
+    /// 401: a callback's signature does not match.
+    CallbackSignature,
+    /// 401: a callback's timestamp is missing or outside the freshness window.
+    CallbackStale { message: String },
+    /// 409: a callback with this timestamp and nonce was accepted before.
+    CallbackReplayed,
 }
 
 impl AppError {
@@ -108,6 +116,24 @@ impl AppError {
             AppError::Misconfigured { message } => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "server_misconfigured", message.clone())
             }
+            AppError::CallbacksDisabled => (
+                StatusCode::NOT_FOUND,
+                "callbacks_disabled",
+                "this server has no CallbackSecret, so it does not accept ZEGO callbacks; set --callback-secret-file or ZEGO_CALLBACK_SECRET".into(),
+            ),
+            AppError::CallbackSignature => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_callback_signature",
+                "the callback signature does not match; check the CallbackSecret configured in the ZEGO console".into(),
+            ),
+            AppError::CallbackStale { message } => {
+                (StatusCode::UNAUTHORIZED, "stale_callback", message.clone())
+            }
+            AppError::CallbackReplayed => (
+                StatusCode::CONFLICT,
+                "replayed_callback",
+                "a callback with this timestamp and nonce was accepted before; it is not processed again".into(),
+            ),
         }
     }
 }
@@ -128,6 +154,7 @@ impl IntoResponse for AppError {
             error["field"] = Value::String((*field).to_owned());
         }
         let mut body = json!({"success": false, "error": error});
+        let challenge = matches!(self, AppError::CallbackSignature | AppError::CallbackStale { .. });
         let retry_after = match &self {
             AppError::RateLimited { retry_after, .. } => Some(*retry_after),
             AppError::StoreUnavailable => Some(5),
@@ -137,6 +164,11 @@ impl IntoResponse for AppError {
             body["data"] = reply;
         }
         let mut response = (status, Json(body)).into_response();
+        if challenge {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("ZegoCallbackSignature"));
+        }
         if let Some(seconds) = retry_after {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }

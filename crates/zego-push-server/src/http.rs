@@ -69,7 +69,7 @@ pub async fn request_context(State(state): State<AppState>, request: Request, ne
         if header_bytes(request.headers()) > HEADER_LIMIT {
             return AppError::HeadersTooLarge { limit: HEADER_LIMIT }.into_response();
         }
-        if route.starts_with("/api/") {
+        if route.starts_with("/api/") && route != crate::zego_callback::ROUTE {
             if let Some(address) = client_address(&request, state.http.trust_forwarded_for) {
                 if let Err(retry) = state.limits.check_address(address) {
                     state.registrar.metrics.rate_limited("address");

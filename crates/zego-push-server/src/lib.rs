@@ -18,6 +18,8 @@ pub mod registrar;
 pub mod sandbox;
 pub mod store;
 pub mod worker;
+mod zego_callback;
+mod zego_token;
 
 use std::future::Future;
 use std::io;
@@ -54,6 +56,43 @@ pub struct HttpSettings {
     pub resync_rate_per_second: u32,
     /// The shortest time between two resyncs.
     pub resync_min_interval: Duration,
+    /// The validity limits of `POST /api/zego-token`.
+    pub tokens: TokenSettings,
+    /// How `POST /api/zego/callback` checks callbacks; `None` turns it off.
+    pub callbacks: Option<CallbackSettings>,
+}
+
+/// The validity limits of the Token04s `POST /api/zego-token` issues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenSettings {
+    /// The validity when the request names none, in seconds.
+    pub default_seconds: u64,
+    /// The longest validity a request may ask for, in seconds.
+    pub max_seconds: u64,
+}
+
+impl Default for TokenSettings {
+    fn default() -> Self {
+        Self { default_seconds: 3600, max_seconds: 86_400 }
+    }
+}
+
+/// The CallbackSecret. `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CallbackSecret(pub String);
+
+impl std::fmt::Debug for CallbackSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CallbackSecret(****)")
+    }
+}
+
+/// How ZEGO's callbacks are checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallbackSettings {
+    pub secret: CallbackSecret,
+    /// How far a callback's timestamp may be from this server's clock, in seconds.
+    pub window_seconds: u64,
 }
 
 impl Default for HttpSettings {
@@ -63,6 +102,8 @@ impl Default for HttpSettings {
             request_timeout: Duration::from_secs(30),
             resync_rate_per_second: 20,
             resync_min_interval: Duration::from_secs(600),
+            tokens: TokenSettings::default(),
+            callbacks: None,
         }
     }
 }
@@ -120,6 +161,11 @@ pub fn app(state: AppState) -> Router {
         .route("/api/users/{user_id}/push-tokens", delete(devices::unregister_user))
         .route("/api/users/{user_id}/devices", get(devices::list_devices))
         .route("/api/resync", post(devices::resync))
+        .route("/api/zego-token", post(zego_token::issue_token).layer(DefaultBodyLimit::max(BODY_LIMIT)))
+        .route(
+            zego_callback::ROUTE,
+            post(zego_callback::receive_callback).layer(DefaultBodyLimit::max(BODY_LIMIT)),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

@@ -107,6 +107,7 @@ fn instance_id() -> String {
 async fn run(args: Args) -> anyhow::Result<()> {
     let listen = args.listen();
     let auth = args.authenticator()?;
+    let http = args.http_settings()?;
 
     // Bind first, so that a busy port fails before anything else starts.
     let listener = TcpListener::bind(listen).await.with_context(|| {
@@ -168,6 +169,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let request_lease = (client_config.timeout + client_config.retry.max_delay)
         .saturating_mul(client_config.retry.max_attempts)
         + Duration::from_secs(5);
+    let secret_len = secret.expose_secret().len();
     let zego = ZegoClient::new(app_id, secret, client_config)?;
     // A row is leased for as long as one registration call can take, so that a
     // crashed instance's rows return to the outbox soon after that.
@@ -197,6 +199,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
             env::SERVER_SECRET_FILE
         );
     }
+    if secret_len != 32 {
+        tracing::warn!(
+            length = secret_len,
+            "the ServerSecret is not 32 characters long, so POST /api/zego-token cannot issue Token04s; copy the ServerSecret from the ZEGO console"
+        );
+    }
     let modes: Vec<&str> = auth.modes().iter().map(|mode| AuthMode::as_str(*mode)).collect();
     let (per_address, per_user) = args.rate_limits();
     tracing::info!(
@@ -212,6 +220,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         rate_limit_per_address = per_address,
         rate_limit_per_user = per_user,
         instance = %registrar.settings.instance_id,
+        callbacks = http.callbacks.is_some(),
+        token_max_secs = http.tokens.max_seconds,
         "configuration"
     );
 
@@ -227,7 +237,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     std::io::stdout().flush()?;
     tracing::info!(%address, "zego-push-server started");
 
-    let state = AppState::new(registrar, auth, limits, args.http_settings());
+    let state = AppState::new(registrar, auth, limits, http);
     serve(listener, app(state), shutdown_signal()).await?;
     tracing::info!("requests finished; stopping the outbox worker");
     let _ = stop.send(true);

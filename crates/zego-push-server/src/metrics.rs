@@ -36,6 +36,26 @@ struct ScopeLabels {
     scope: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallbackLabels {
+    /// ZEGO's event name, or `other`.
+    event: &'static str,
+    /// `recorded`, `ignored`, `rejected` or `replayed`.
+    outcome: &'static str,
+}
+
+/// Returns the metric label for a callback's `event`: the events this server
+/// stores by name, every other one as `other`, so labels stay few.
+pub fn callback_event_label(event: &str) -> &'static str {
+    match event {
+        "user_action" => "user_action",
+        "call_create" => "call_create",
+        "call_cancel" => "call_cancel",
+        "call_timeout" => "call_timeout",
+        _ => "other",
+    }
+}
+
 /// The server's metrics. Cloning shares them.
 #[derive(Debug, Clone)]
 pub struct Metrics {
@@ -52,6 +72,9 @@ struct Inner {
     outbox_depth: Gauge,
     http_requests: Family<HttpLabels, Counter>,
     rate_limited: Family<ScopeLabels, Counter>,
+    callbacks: Family<CallbackLabels, Counter>,
+    callees_without_token: Counter,
+    tokens_issued: Counter,
 }
 
 impl Default for Metrics {
@@ -94,6 +117,16 @@ impl Metrics {
             "Requests rejected by a rate limit, by scope",
             rate_limited.clone(),
         );
+        let callbacks = Family::<CallbackLabels, Counter>::default();
+        registry.register("callbacks", "ZEGO callbacks by event and outcome", callbacks.clone());
+        let callees_without_token = Counter::default();
+        registry.register(
+            "callees_without_push_token",
+            "Users invited to a call while they had no push token ZEGO confirmed",
+            callees_without_token.clone(),
+        );
+        let tokens_issued = Counter::default();
+        registry.register("tokens_issued", "Token04 login tokens issued", tokens_issued.clone());
 
         Self {
             inner: Arc::new(Inner {
@@ -105,6 +138,9 @@ impl Metrics {
                 outbox_depth,
                 http_requests,
                 rate_limited,
+                callbacks,
+                callees_without_token,
+                tokens_issued,
             }),
         }
     }
@@ -137,6 +173,18 @@ impl Metrics {
         self.inner.rate_limited.get_or_create(&ScopeLabels { scope }).inc();
     }
 
+    pub fn callback(&self, event: &'static str, outcome: &'static str) {
+        self.inner.callbacks.get_or_create(&CallbackLabels { event, outcome }).inc();
+    }
+
+    pub fn callee_without_token(&self) {
+        self.inner.callees_without_token.inc();
+    }
+
+    pub fn token_issued(&self) {
+        self.inner.tokens_issued.inc();
+    }
+
     /// Renders every metric in the OpenMetrics text format.
     pub fn render(&self) -> String {
         let mut text = String::new();
@@ -160,6 +208,10 @@ mod tests {
         metrics.set_outbox_depth(7);
         metrics.http_request("/api/register-push-token", 200);
         metrics.rate_limited("address");
+        metrics.callback(callback_event_label("user_action"), "recorded");
+        metrics.callback(callback_event_label("room_login"), "ignored");
+        metrics.callee_without_token();
+        metrics.token_issued();
 
         let text = metrics.render();
         assert!(
@@ -173,5 +225,12 @@ mod tests {
         assert!(text.contains("zego_push_outbox_depth 7"), "{text}");
         assert!(text.contains("zego_push_zego_request_duration_seconds_count 2"), "{text}");
         assert!(text.contains(r#"zego_push_rate_limited_total{scope="address"} 1"#), "{text}");
+        assert!(
+            text.contains(r#"zego_push_callbacks_total{event="user_action",outcome="recorded"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"zego_push_callbacks_total{event="other",outcome="ignored"} 1"#), "{text}");
+        assert!(text.contains("zego_push_callees_without_push_token_total 1"), "{text}");
+        assert!(text.contains("zego_push_tokens_issued_total 1"), "{text}");
     }
 }

@@ -37,6 +37,8 @@ pub const BEARER_SCHEME: &str = "bearer";
         crate::devices::unregister_user,
         crate::devices::list_devices,
         crate::devices::resync,
+        crate::zego_token::issue_token,
+        crate::zego_callback::receive_callback,
         crate::healthz,
         crate::readyz,
         crate::metrics,
@@ -56,6 +58,13 @@ pub const BEARER_SCHEME: &str = "bearer";
             UserTokensRemovedReply,
             DeviceList,
             Device,
+            Presence,
+            TokenRequest,
+            RtcPrivilegeRequest,
+            TokenReply,
+            TokenData,
+            CallbackRequest,
+            CallbackReply,
             ResyncReply,
             HealthReply,
             ReadyReply,
@@ -75,6 +84,8 @@ pub const BEARER_SCHEME: &str = "bearer";
     tags(
         (name = "registration", description = "Binding push tokens to users with ZEGO"),
         (name = "devices", description = "A user's registered devices, unregistration and resync"),
+        (name = "tokens", description = "Token04 login tokens for ZEGO's client SDKs"),
+        (name = "callbacks", description = "ZEGO's server callbacks: login state and call invitations"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     )
 )]
@@ -290,6 +301,36 @@ pub struct Device {
     /// When the outbox tries next, or `null` when no attempt is due.
     #[schema(required = true, format = DateTime)]
     pub next_attempt_at: Option<String>,
+    /// `true` when the registration is pending but the outbox holds it, because the user logged
+    /// out of ZEGO after the registration request. It is sent once the user logs in or registers again.
+    pub held_by_logout: bool,
+}
+
+/// A user's state in ZEGO's in-app chat (ZIM), from the login and logout callback.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum PresenceState {
+    Online,
+    LoggedOut,
+    Offline,
+}
+
+/// The user's last known ZEGO state. Times are RFC 3339 in UTC with milliseconds.
+#[derive(Debug, ToSchema)]
+pub struct Presence {
+    /// `online` after a login, `logged_out` after a logout, `offline` when the connection broke
+    /// (the app was killed or lost the network): the state in which a push must wake the phone.
+    #[schema(inline)]
+    pub state: PresenceState,
+    /// When the state changed, by ZEGO's clock.
+    #[schema(format = DateTime)]
+    pub changed_at: String,
+    /// ZEGO's name of the device's operating system, such as `ANDROID` or `IOS_PHONE`, or `null`.
+    #[schema(required = true)]
+    pub os: Option<String>,
+    /// When this server received the callback.
+    #[schema(format = DateTime)]
+    pub recorded_at: String,
 }
 
 /// HTTP 200 from `GET /api/users/{user_id}/devices`: the user's registrations that are not
@@ -299,7 +340,131 @@ pub struct DeviceList {
     /// Always `true`.
     pub success: bool,
     pub user_id: String,
+    /// The user's last known ZEGO state, or `null` until a callback reports one.
+    #[schema(required = true)]
+    pub presence: Option<Presence>,
     pub devices: Vec<Device>,
+}
+
+/// The body of `POST /api/zego-token`, a JSON object of at most 16 KiB.
+#[derive(Debug, ToSchema)]
+#[schema(example = json!({"user_id": "alice", "effective_time_in_seconds": 3600}))]
+pub struct TokenRequest {
+    /// The ZEGO user id the token is for: 1 to 32 bytes of printable ASCII without whitespace.
+    /// A user's JWT may leave it out, and then gets a token for its `sub`.
+    #[schema(min_length = 1, max_length = 32, pattern = "^[!-~]+$", example = "alice")]
+    pub user_id: Option<String>,
+    /// How long the token is valid, in seconds: 1 to the server's maximum (86400 by default).
+    /// The server's default (3600) when absent.
+    #[schema(minimum = 1, example = 3600)]
+    pub effective_time_in_seconds: Option<u64>,
+    /// ZEGO's RTC privilege payload. Only an API key may ask for it.
+    pub rtc_privilege: Option<RtcPrivilegeRequest>,
+}
+
+/// The RTC privileges a token carries.
+#[derive(Debug, ToSchema)]
+pub struct RtcPrivilegeRequest {
+    /// The room the token is for, 1 to 128 characters.
+    #[schema(min_length = 1, max_length = 128, example = "room-1")]
+    pub room_id: String,
+    /// Whether the token may log in to the room; `true` when absent.
+    pub login_room: Option<bool>,
+    /// Whether the token may publish streams; `true` when absent.
+    pub publish_stream: Option<bool>,
+    /// The stream ids the token may publish, at most 100; `null` or absent allows any.
+    pub stream_ids: Option<Vec<String>>,
+}
+
+/// The token and what it holds. Times are RFC 3339 in UTC with milliseconds.
+#[derive(Debug, ToSchema)]
+pub struct TokenData {
+    /// The Token04: `04` followed by base64.
+    #[schema(example = "04AAAAAGVT...")]
+    pub token: String,
+    /// The AppId the token is for; the client SDK needs it too.
+    pub app_id: u32,
+    pub user_id: String,
+    /// Always `gcm`: the current Token04 format.
+    #[schema(example = "gcm")]
+    pub format: String,
+    pub effective_time_in_seconds: u64,
+    #[schema(format = DateTime)]
+    pub issued_at: String,
+    /// When the token stops working; the client must fetch a new one before then.
+    #[schema(format = DateTime)]
+    pub expires_at: String,
+}
+
+/// HTTP 200 from `POST /api/zego-token`.
+#[derive(Debug, ToSchema)]
+pub struct TokenReply {
+    /// Always `true`.
+    pub success: bool,
+    pub data: TokenData,
+}
+
+/// A callback from ZEGO's servers, as ZEGO sends it. Only the fields this server reads are listed;
+/// others are ignored.
+#[derive(Debug, ToSchema)]
+#[schema(example = json!({"appid": "1234567890", "event": "user_action", "timestamp": 1_767_225_600,
+    "nonce": "350176", "signature": "5bd59fd62953a8059fb7eaba95720f66d19e4517", "user_id": "alice",
+    "action": 1, "os": "ANDROID", "logout_time": 1_767_225_600}))]
+pub struct CallbackRequest {
+    /// The AppId, as a string or number. A callback for another AppId is acknowledged and ignored.
+    pub appid: Option<String>,
+    /// `user_action`, `call_create`, `call_cancel`, `call_timeout`, or another event, which is acknowledged only.
+    pub event: String,
+    /// Unix seconds, as a number or string.
+    pub timestamp: i64,
+    /// A random value, as a string or number.
+    pub nonce: String,
+    /// The lowercase hex SHA-1 of the sorted CallbackSecret, timestamp and nonce.
+    pub signature: String,
+    /// `user_action`: the user.
+    pub user_id: Option<String>,
+    /// `user_action`: 0 logged in, 1 logged out, 2 offline.
+    pub action: Option<i64>,
+    /// `user_action`: the device's operating system.
+    pub os: Option<String>,
+    /// `user_action`: the session.
+    pub session_id: Option<String>,
+    /// `user_action`: Unix seconds of the login, logout or disconnection.
+    pub login_time: Option<i64>,
+    pub logout_time: Option<i64>,
+    pub offline_time: Option<i64>,
+    /// Call events: the call.
+    pub call_id: Option<String>,
+    /// Call events: the called users.
+    pub user_ids: Option<Vec<String>>,
+    /// `call_create`: the calling user.
+    pub caller: Option<String>,
+    /// `call_create`: when the call was created, Unix seconds.
+    pub create_time: Option<i64>,
+    /// `call_cancel`: why the call was cancelled.
+    pub reason: Option<String>,
+}
+
+/// The value `recorded` or `ignored`.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum CallbackStatus {
+    Recorded,
+    Ignored,
+}
+
+/// HTTP 200 from `POST /api/zego/callback`.
+#[derive(Debug, ToSchema)]
+pub struct CallbackReply {
+    /// Always `true`.
+    pub success: bool,
+    /// `recorded` when the event is stored, `ignored` for an event this server does not use or another AppId.
+    #[schema(inline)]
+    pub status: CallbackStatus,
+    /// The callback's `event`.
+    pub event: String,
+    /// Why the callback was ignored, for another AppId.
+    pub reason: Option<String>,
 }
 
 /// HTTP 202 from `POST /api/resync`: every registered or pending registration is queued to be
@@ -584,12 +749,14 @@ mod tests {
     use super::*;
 
     /// The method and path of every route that `crate::app` serves; keep it in step with lib.rs.
-    const ROUTES: [(&str, &str); 9] = [
+    const ROUTES: [(&str, &str); 11] = [
         ("POST", "/api/register-push-token"),
         ("POST", "/api/unregister-push-token"),
         ("DELETE", "/api/users/{user_id}/push-tokens"),
         ("GET", "/api/users/{user_id}/devices"),
         ("POST", "/api/resync"),
+        ("POST", "/api/zego-token"),
+        ("POST", "/api/zego/callback"),
         ("GET", "/healthz"),
         ("GET", "/readyz"),
         ("GET", "/metrics"),
@@ -597,12 +764,13 @@ mod tests {
     ];
 
     /// The routes that need the bearer credential.
-    const SECURED: [&str; 5] = [
+    const SECURED: [&str; 6] = [
         "/api/register-push-token",
         "/api/unregister-push-token",
         "/api/users/{user_id}/push-tokens",
         "/api/users/{user_id}/devices",
         "/api/resync",
+        "/api/zego-token",
     ];
 
     fn operations(item: &PathItem) -> Vec<(&'static str, &Operation)> {

@@ -5,6 +5,7 @@
 //! `$N` placeholders, which both accept; the few statements that differ
 //! (row locks) are chosen per backend.
 
+mod callbacks;
 mod outbox;
 mod registrations;
 mod sqlite_writer;
@@ -16,6 +17,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, Row, SqlitePool};
 
+pub use callbacks::{CallEventKind, CallbackEvent, CallbackRecord, Presence, PresenceState, StoredCallEvent};
 pub use outbox::Claimed;
 pub use registrations::{Completion, UpsertOutcome, UpsertRequest};
 

@@ -2,6 +2,7 @@
 
 use sqlx::Row;
 
+use super::callbacks::NOT_HELD_BY_LOGOUT;
 use super::{now_millis, with_reader, Backend, Store, StoreError};
 
 /// A pending row leased to this instance's outbox worker.
@@ -24,6 +25,7 @@ const CLAIM: &str = "UPDATE registrations SET lease_owner = $1, lease_until = $2
          SELECT id FROM registrations
          WHERE state = 'pending' AND next_attempt_at <= $3
            AND (lease_until IS NULL OR lease_until < $3)
+           AND {not_held}
          ORDER BY next_attempt_at
          LIMIT $4{skip_locked}
      )
@@ -49,7 +51,7 @@ impl Store {
         match &self.backend {
             Backend::Sqlite { writer, .. } => {
                 let owner = owner.to_owned();
-                let sql = CLAIM.replace("{skip_locked}", "");
+                let sql = CLAIM.replace("{skip_locked}", "").replace("{not_held}", NOT_HELD_BY_LOGOUT);
                 writer
                     .run(move |connection| {
                         let mut statement = connection.prepare_cached(&sql)?;
@@ -74,7 +76,9 @@ impl Store {
                     .await
             }
             Backend::Postgres(pool) => {
-                let sql = CLAIM.replace("{skip_locked}", " FOR UPDATE SKIP LOCKED");
+                let sql = CLAIM
+                    .replace("{skip_locked}", " FOR UPDATE SKIP LOCKED")
+                    .replace("{not_held}", NOT_HELD_BY_LOGOUT);
                 let rows = sqlx::query(&sql)
                     .bind(owner)
                     .bind(now + lease_ms)
@@ -122,26 +126,26 @@ impl Store {
         }
     }
 
-    /// Returns how many rows are pending.
+    /// Returns how many rows are pending, leaving out those held because
+    /// their user logged out after the registration request.
     pub async fn outbox_depth(&self) -> Result<i64, StoreError> {
+        let sql =
+            format!("SELECT COUNT(*) FROM registrations WHERE state = 'pending' AND {NOT_HELD_BY_LOGOUT}");
         with_reader!(self, |pool| {
-            let depth: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM registrations WHERE state = 'pending'")
-                .fetch_one(pool)
-                .await?;
+            let depth: i64 = sqlx::query_scalar(&sql).fetch_one(pool).await?;
             Ok(depth)
         })
     }
 
     /// Returns when the next pending row becomes claimable: its next attempt
-    /// time, or its lease's end if that is later.
+    /// time, or its lease's end if that is later. Rows held by a logout are left out.
     pub async fn next_due_at(&self) -> Result<Option<i64>, StoreError> {
+        let sql = format!(
+            "SELECT MIN(CASE WHEN lease_until > next_attempt_at THEN lease_until ELSE next_attempt_at END)
+             FROM registrations WHERE state = 'pending' AND {NOT_HELD_BY_LOGOUT}"
+        );
         with_reader!(self, |pool| {
-            let due: Option<i64> = sqlx::query_scalar(
-                "SELECT MIN(CASE WHEN lease_until > next_attempt_at THEN lease_until ELSE next_attempt_at END)
-                 FROM registrations WHERE state = 'pending'",
-            )
-            .fetch_one(pool)
-            .await?;
+            let due: Option<i64> = sqlx::query_scalar(&sql).fetch_one(pool).await?;
             Ok(due)
         })
     }

@@ -390,3 +390,142 @@ async fn rejects_unknown_database_url() {
     let error = Store::open("mysql://localhost/db").await.unwrap_err();
     assert!(error.to_string().contains("sqlite://"), "{error}");
 }
+
+fn presence_event(user: &str, state: PresenceState, changed_at: i64) -> CallbackEvent {
+    CallbackEvent::Presence {
+        user_id: user.into(),
+        state,
+        changed_at,
+        os: Some("ANDROID".into()),
+        session_id: Some("s-1".into()),
+    }
+}
+
+#[tokio::test]
+async fn callback_nonce_is_accepted_once() {
+    for_each_store(|test| async move {
+        let store = &test.store;
+        let now = now_millis() / 1000;
+        let event = presence_event("alice", PresenceState::Online, now * 1000);
+        assert_eq!(
+            store.record_callback(now, "n-1", event.clone(), 300).await.unwrap(),
+            CallbackRecord::Recorded
+        );
+        // The same timestamp and nonce, even with another body, changes nothing.
+        let other = presence_event("alice", PresenceState::LoggedOut, now * 1000 + 1);
+        assert_eq!(store.record_callback(now, "n-1", other, 300).await.unwrap(), CallbackRecord::Replayed);
+        assert_eq!(store.presence("alice").await.unwrap().unwrap().state, PresenceState::Online);
+        // Another nonce, or the same nonce at another timestamp, is a new callback.
+        assert_eq!(
+            store.record_callback(now, "n-2", CallbackEvent::Other, 300).await.unwrap(),
+            CallbackRecord::Recorded
+        );
+        assert_eq!(
+            store.record_callback(now - 1, "n-1", CallbackEvent::Other, 300).await.unwrap(),
+            CallbackRecord::Recorded
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn older_presence_never_overwrites_newer() {
+    for_each_store(|test| async move {
+        let store = &test.store;
+        let now = now_millis() / 1000;
+        assert_eq!(store.presence("alice").await.unwrap(), None);
+        let newer = presence_event("alice", PresenceState::Offline, 2_000);
+        store.record_callback(now, "a", newer, 300).await.unwrap();
+        let older = presence_event("alice", PresenceState::Online, 1_000);
+        store.record_callback(now, "b", older, 300).await.unwrap();
+        let presence = store.presence("alice").await.unwrap().unwrap();
+        assert_eq!(
+            (presence.state, presence.changed_at),
+            (PresenceState::Offline, 2_000),
+            "{}",
+            store.backend_name()
+        );
+        assert_eq!(presence.os.as_deref(), Some("ANDROID"));
+        let newest = presence_event("alice", PresenceState::LoggedOut, 3_000);
+        store.record_callback(now, "c", newest, 300).await.unwrap();
+        assert_eq!(store.presence("alice").await.unwrap().unwrap().state, PresenceState::LoggedOut);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn logout_holds_older_pending_rows_until_login() {
+    for_each_store(|test| async move {
+        let store = &test.store;
+        let now = now_millis() / 1000;
+        let retry = Completion::Retry { code: None, message: "unreachable".into(), next_attempt_at: 0 };
+        let alice = registration("alice", "tok-a", "phone-a");
+        let (id, generation) = upsert(store, &request(&alice)).await;
+        store.complete(id, generation, 1, &retry).await.unwrap();
+        let bob = registration("bob", "tok-b", "phone-b");
+        let (id, generation) = upsert(store, &request(&bob)).await;
+        store.complete(id, generation, 1, &retry).await.unwrap();
+        let requested_at = store.find_by_token("tok-a").await.unwrap().unwrap().requested_at;
+
+        // Alice logs out after her registration request: her row is held.
+        let logout = presence_event("alice", PresenceState::LoggedOut, requested_at + 1);
+        store.record_callback(now, "logout", logout, 300).await.unwrap();
+        assert_eq!(store.outbox_depth().await.unwrap(), 1, "{}", store.backend_name());
+        let claimed = store.claim_due("worker", 0, 10).await.unwrap();
+        assert_eq!(claimed.iter().map(|row| row.user_id.as_str()).collect::<Vec<_>>(), ["bob"]);
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+
+        // A registration request after the logout is not held.
+        let again = registration("alice", "tok-a2", "phone-a");
+        let (id, generation) = upsert(store, &request(&again)).await;
+        store.complete(id, generation, 1, &retry).await.unwrap();
+        let claimed = store.claim_due("worker", 60_000, 10).await.unwrap();
+        let tokens: HashSet<&str> = claimed.iter().map(|row| row.token.as_str()).collect();
+        assert!(tokens.contains("tok-a2") && !tokens.contains("tok-a"), "{tokens:?}");
+        store.release_leases("worker").await.unwrap();
+
+        // Logging in again releases the held row.
+        let login = presence_event("alice", PresenceState::Online, requested_at + 2);
+        store.record_callback(now, "login", login, 300).await.unwrap();
+        let claimed = store.claim_due("worker", 60_000, 10).await.unwrap();
+        assert!(claimed.iter().any(|row| row.token == "tok-a"), "{claimed:?}");
+        // Going offline (the app was killed) never holds a row.
+        assert_eq!(store.outbox_depth().await.unwrap(), 3);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn call_events_are_recorded_in_order() {
+    for_each_store(|test| async move {
+        let store = &test.store;
+        let now = now_millis() / 1000;
+        let create = CallbackEvent::Call {
+            kind: CallEventKind::Created,
+            call_id: "call-1".into(),
+            caller: Some("alice".into()),
+            user_ids: vec!["bob".into(), "carol".into()],
+            reason: None,
+            occurred_at: 1_000,
+        };
+        let cancel = CallbackEvent::Call {
+            kind: CallEventKind::Cancelled,
+            call_id: "call-1".into(),
+            caller: None,
+            user_ids: vec!["bob".into()],
+            reason: Some("caller_cancel".into()),
+            occurred_at: 2_000,
+        };
+        store.record_callback(now, "c1", create, 300).await.unwrap();
+        store.record_callback(now, "c2", cancel, 300).await.unwrap();
+        let events = store.call_events("call-1").await.unwrap();
+        assert_eq!(events.len(), 2, "{}", store.backend_name());
+        assert_eq!(events[0].event, "call_create");
+        assert_eq!(events[0].caller.as_deref(), Some("alice"));
+        assert_eq!(events[0].user_ids, ["bob", "carol"]);
+        assert_eq!(events[1].event, "call_cancel");
+        assert_eq!(events[1].reason.as_deref(), Some("caller_cancel"));
+        assert_eq!(store.registered_count("bob").await.unwrap(), 0);
+    })
+    .await;
+}
