@@ -77,7 +77,8 @@ class TokenInfo:
     On success `token` is the Token04, `error_code` is 0 and `error_message`
     is `"success"`. On an invalid input `token` is empty and `error_code` is
     ZEGO's code: 1 AppId invalid, 3 user id empty, 5 secret not 32 bytes,
-    6 effective time not positive.
+    6 effective time not positive. Code 7, which ZEGO's helpers lack, means
+    the user id and payload encrypt to more than 65,535 bytes.
     """
 
     @property

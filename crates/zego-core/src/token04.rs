@@ -39,7 +39,8 @@ pub enum TokenFormat {
 
 /// A Token04 failure. Generation errors carry ZEGO's helper codes: 1 AppId
 /// invalid, 3 user id empty, 5 secret not 32 bytes, 6 effective time not
-/// positive. Parse errors have code 0.
+/// positive. Code 7, which ZEGO's helpers do not have, means the user id and
+/// payload are too long for the frame. Parse errors have code 0.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct Token04Error {
@@ -158,11 +159,22 @@ pub fn generate(
             (iv, sealed)
         }
     };
+    // The frame stores the ciphertext length in 16 bits, so a longer ciphertext would be cut.
+    let Ok(ciphertext_len) = u16::try_from(ciphertext.len()) else {
+        return Err(error(
+            7,
+            format!(
+                "the user id and payload encrypt to {} bytes, but a Token04 holds at most {}, so shorten the payload",
+                ciphertext.len(),
+                u16::MAX
+            ),
+        ));
+    };
     let mut frame = Vec::with_capacity(8 + 2 + iv.len() + 2 + ciphertext.len() + 1);
     frame.extend_from_slice(&claims.expire.to_be_bytes());
     frame.extend_from_slice(&(iv.len() as u16).to_be_bytes());
     frame.extend_from_slice(&iv);
-    frame.extend_from_slice(&(ciphertext.len() as u16).to_be_bytes());
+    frame.extend_from_slice(&ciphertext_len.to_be_bytes());
     frame.extend_from_slice(&ciphertext);
     if options.format == TokenFormat::Gcm {
         frame.push(GCM_MODE);
@@ -411,6 +423,28 @@ mod tests {
         assert_eq!(generate(1, "u", &short, 60, "", &options).unwrap_err().code, 5);
         assert_eq!(generate(1, "u", &secret(), 0, "", &options).unwrap_err().code, 6);
         assert_eq!(generate(1, "u", &secret(), -5, "", &options).unwrap_err().code, 6);
+    }
+
+    #[test]
+    fn rejects_payload_over_frame_length_limit() {
+        // Without the payload, the plaintext JSON of these claims is 99 bytes.
+        // GCM adds a 16-byte tag and CBC pads 65,519 bytes to 65,520, so a
+        // 65,420-byte payload is the longest whose ciphertext fits in the
+        // frame's 16-bit length field, in both formats.
+        let fits = "p".repeat(65_420);
+        let over = "p".repeat(65_421);
+        let formats =
+            [(TokenFormat::Gcm, &b"0123456789ab"[..]), (TokenFormat::Cbc, &b"0123456789abcdef"[..])];
+        for (format, iv) in formats {
+            let options = vector_options(format, iv);
+
+            let token = generate(1, "demo", &secret(), 3600, &fits, &options).unwrap();
+            assert_eq!(parse(&token, &secret()).unwrap().claims.payload, fits, "{format:?}");
+
+            let error = generate(1, "demo", &secret(), 3600, &over, &options).unwrap_err();
+            assert_eq!(error.code, 7, "{format:?}");
+            assert!(error.message.contains("at most 65535"), "{format:?}: {error}");
+        }
     }
 
     #[test]
