@@ -128,6 +128,8 @@ fn json_type(value: &Value) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    use axum::http::HeaderValue;
+
     use super::*;
 
     fn object(text: &str) -> Map<String, Value> {
@@ -189,5 +191,17 @@ mod tests {
         headers.insert(header::CONTENT_TYPE, "Application/JSON; charset=utf-8".parse().unwrap());
         assert!(json_object(&headers, Ok(Bytes::from_static(b"{}"))).is_ok());
         assert!(field_of(json_object(&headers, Ok(Bytes::from_static(b"[1]"))).unwrap_err()).is_none());
+    }
+
+    #[test]
+    fn content_type_with_non_ascii_is_415() {
+        // U+0085 is whitespace to str::trim, but a header value with bytes
+        // outside visible ASCII is not read as text at all.
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_bytes(b"application/json\xc2\x85").unwrap());
+        assert!(matches!(
+            json_object(&headers, Ok(Bytes::from_static(b"{}"))),
+            Err(AppError::UnsupportedMediaType)
+        ));
     }
 }
