@@ -271,7 +271,9 @@ fn read_u16(frame: &[u8], offset: &mut usize, part: &str) -> Result<usize, Token
 }
 
 /// Decodes and decrypts a Token04 with the secret, to debug "token expired"
-/// or "wrong user" reports. A wrong secret or a changed byte fails here.
+/// or "wrong user" reports. A wrong secret fails here, and so does a changed
+/// byte of a GCM token. The older CBC format has no authentication tag, so a
+/// changed byte of a CBC token can decrypt to other valid claims.
 pub fn parse(token: &str, secret: &ServerSecret) -> Result<ParsedToken04, Token04Error> {
     let key = key_of(secret)?;
     let Some(encoded) = token.trim().strip_prefix(VERSION) else {
@@ -467,6 +469,18 @@ mod tests {
         let tampered = format!("04{}", base64::engine::general_purpose::STANDARD.encode(&frame));
         let error = parse(&tampered, &secret()).unwrap_err();
         assert!(error.message.contains("expiry"), "{error}");
+    }
+
+    #[test]
+    fn changed_cbc_iv_can_give_other_claims() {
+        // The IV starts at frame byte 10, and plaintext byte 10 is the "1" of
+        // `{"app_id":1,`. XOR with 2 turns it into "3", still valid JSON.
+        let mut frame = base64::engine::general_purpose::STANDARD.decode(&CBC_VECTOR[2..]).unwrap();
+        frame[10 + 10] ^= 2;
+        let changed = format!("04{}", base64::engine::general_purpose::STANDARD.encode(&frame));
+        let parsed = parse(&changed, &secret()).unwrap();
+        assert_eq!(parsed.format, TokenFormat::Cbc);
+        assert_eq!(parsed.claims.app_id, 3);
     }
 
     #[test]
