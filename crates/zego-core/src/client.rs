@@ -200,6 +200,8 @@ impl ZegoClient {
             .timeout(config.timeout)
             .pool_idle_timeout(Duration::from_secs(60))
             .tcp_nodelay(true)
+            // ZEGO's API does not redirect; following would also cost a URL parse per request.
+            .redirect(reqwest::redirect::Policy::none())
             .pool_max_idle_per_host(config.max_concurrent_requests)
             .user_agent(concat!("zego-push/", env!("CARGO_PKG_VERSION")))
             .build()

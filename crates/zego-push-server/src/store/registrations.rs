@@ -101,12 +101,18 @@ impl UpsertValues {
     }
 
     /// Returns the rows beyond the device limit among the user's active
-    /// rows (newest first), never the row just written.
-    fn over_limit(&self, active: Vec<(i64, String)>, written: i64) -> Vec<(i64, String)> {
-        if self.device_limit == 0 {
+    /// rows, keeping the most recently requested, never the row just written.
+    fn over_limit(&self, mut active: Vec<ActiveRow>, written: i64) -> Vec<(i64, String)> {
+        if self.device_limit == 0 || active.len() <= self.device_limit {
             return Vec::new();
         }
-        active.into_iter().skip(self.device_limit).filter(|(id, _)| *id != written).collect()
+        active.sort_unstable_by_key(|row| std::cmp::Reverse((row.requested_at, row.id)));
+        active
+            .into_iter()
+            .skip(self.device_limit)
+            .filter(|row| row.id != written)
+            .map(|row| (row.id, row.token_hash))
+            .collect()
     }
 
     fn outcome(
@@ -121,10 +127,39 @@ impl UpsertValues {
     }
 }
 
-const UPSERT: &str = "INSERT INTO registrations
+/// One of a user's active rows, for the device limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ActiveRow {
+    id: i64,
+    token_hash: String,
+    requested_at: i64,
+}
+
+/// The insert of a new token's row, shared by [`INSERT_ROW`] and [`UPSERT`].
+macro_rules! insert_row {
+    () => {
+        "INSERT INTO registrations
          (token, token_hash, user_id, provider, platform, device_id, state, generation, attempts,
           next_attempt_at, lease_owner, lease_until, requested_at, created_at, updated_at)
-     VALUES ($1, $2, $3, $4, $5, $6, 'pending', 1, 0, $7, $8, $9, $7, $7, $7)
+     VALUES ($1, $2, $3, $4, $5, $6, 'pending', 1, 0, $7, $8, $9, $7, $7, $7)"
+    };
+}
+
+/// SQLite inserts a new token with this and takes over a stored one with
+/// [`TAKE_OVER`]: the writer already read the row, and RETURNING would cost
+/// SQLite a temporary table per statement.
+const INSERT_ROW: &str = insert_row!();
+
+const TAKE_OVER: &str = "UPDATE registrations SET
+         user_id = $3, provider = $4, platform = $5, device_id = $6, state = 'pending',
+         generation = generation + 1, attempts = 0, next_attempt_at = $7, lease_owner = $8,
+         lease_until = $9, last_code = NULL, last_message = NULL, requested_at = $7, updated_at = $7
+     WHERE id = $10";
+
+/// PostgreSQL inserts or takes over in one statement.
+const UPSERT: &str = concat!(
+    insert_row!(),
+    "
      ON CONFLICT (token) DO UPDATE SET
          user_id = excluded.user_id,
          provider = excluded.provider,
@@ -140,11 +175,15 @@ const UPSERT: &str = "INSERT INTO registrations
          last_message = NULL,
          requested_at = excluded.requested_at,
          updated_at = excluded.updated_at
-     RETURNING id, generation";
+     RETURNING id, generation"
+);
 
-const ACTIVE_OF_USER: &str = "SELECT id, token_hash FROM registrations
-     WHERE user_id = $1 AND state IN ('pending', 'registered')
-     ORDER BY requested_at DESC, id DESC";
+/// A user's pending and registered rows. The states sort as failed <
+/// pending < registered < removed, so the range is a plain scan of the
+/// (user_id, state) index; an IN list or ORDER BY would cost SQLite a
+/// temporary table. The caller sorts, and only when over the limit.
+const ACTIVE_OF_USER: &str = "SELECT id, token_hash, requested_at FROM registrations
+     WHERE user_id = $1 AND state BETWEEN 'pending' AND 'registered'";
 
 const TOUCH: &str = "UPDATE registrations SET requested_at = $1 WHERE id = $2";
 
@@ -348,22 +387,31 @@ fn upsert_sqlite(
         }
     }
 
-    // Insert the row, or take it over for this user and request.
-    let (id, generation): (i64, i64) = connection.prepare_cached(UPSERT)?.query_row(
-        named_params! {
+    // Insert the row, or take it over for this user and request. The
+    // writer thread is the only writer, so the row read above is current.
+    let (id, generation) = if let Some(row) = &existing {
+        connection.prepare_cached(TAKE_OVER)?.execute(named_params! {
+            "$3": values.user_id, "$4": values.provider, "$5": values.platform, "$6": values.device_id,
+            "$7": values.now, "$8": values.lease_owner, "$9": values.lease_until, "$10": row.id,
+        })?;
+        (row.id, row.generation + 1)
+    } else {
+        connection.prepare_cached(INSERT_ROW)?.execute(named_params! {
             "$1": values.token, "$2": values.token_hash, "$3": values.user_id, "$4": values.provider,
             "$5": values.platform, "$6": values.device_id, "$7": values.now, "$8": values.lease_owner,
             "$9": values.lease_until,
-        },
-        |row| Ok((row.get(0)?, row.get(1)?)),
-    )?;
+        })?;
+        (connection.last_insert_rowid(), 1)
+    };
 
     // Enforce the device limit on the user's active rows.
     let mut evicted = Vec::new();
     if values.device_limit > 0 {
-        let active: Vec<(i64, String)> = connection
+        let active: Vec<ActiveRow> = connection
             .prepare_cached(ACTIVE_OF_USER)?
-            .query_map(named_params! {"$1": values.user_id}, |row| Ok((row.get(0)?, row.get(1)?)))?
+            .query_map(named_params! {"$1": values.user_id}, |row| {
+                Ok(ActiveRow { id: row.get(0)?, token_hash: row.get(1)?, requested_at: row.get(2)? })
+            })?
             .collect::<Result<_, _>>()?;
         for (evicted_id, token_hash) in values.over_limit(active, id) {
             connection
@@ -413,8 +461,14 @@ async fn upsert_postgres(pool: &sqlx::PgPool, values: &UpsertValues) -> Result<U
         let rows = sqlx::query(&active_sql).bind(&values.user_id).fetch_all(&mut *tx).await?;
         let active = rows
             .iter()
-            .map(|row| Ok((row.try_get("id")?, row.try_get("token_hash")?)))
-            .collect::<Result<Vec<(i64, String)>, sqlx::Error>>()?;
+            .map(|row| {
+                Ok(ActiveRow {
+                    id: row.try_get("id")?,
+                    token_hash: row.try_get("token_hash")?,
+                    requested_at: row.try_get("requested_at")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
         for (evicted_id, token_hash) in values.over_limit(active, id) {
             sqlx::query(REMOVE_BY_ID).bind(values.now).bind(evicted_id).execute(&mut *tx).await?;
             evicted.push(token_hash);

@@ -131,8 +131,14 @@ fn run(connection: &rusqlite::Connection, receiver: &mpsc::Receiver<Message>) {
     }
 }
 
+/// Runs one statement of the writer's transaction control. They are
+/// prepared once: parsing them for every job cost more than the jobs' own SQL.
+fn control(connection: &rusqlite::Connection, sql: &str) -> rusqlite::Result<()> {
+    connection.prepare_cached(sql)?.execute([]).map(drop)
+}
+
 fn commit_batch(connection: &rusqlite::Connection, jobs: Vec<Job>) {
-    if let Err(error) = connection.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(error) = control(connection, "BEGIN IMMEDIATE") {
         let message = error.to_string();
         for job in jobs {
             let (_, deliver) = job(None);
@@ -143,7 +149,7 @@ fn commit_batch(connection: &rusqlite::Connection, jobs: Vec<Job>) {
 
     let mut deliveries = Vec::with_capacity(jobs.len());
     for job in jobs {
-        let _ = connection.execute_batch("SAVEPOINT job");
+        let _ = control(connection, "SAVEPOINT job");
         // A job that panics is rolled back and its caller sees the store as
         // closed, but the thread lives on for the other jobs.
         let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(Some(connection))));
@@ -153,14 +159,16 @@ fn commit_batch(connection: &rusqlite::Connection, jobs: Vec<Job>) {
             tracing::error!("a SQLite write job panicked; its changes are rolled back");
             (false, None)
         };
-        let end = if succeeded { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
-        let _ = connection.execute_batch(end);
+        if !succeeded {
+            let _ = control(connection, "ROLLBACK TO job");
+        }
+        let _ = control(connection, "RELEASE job");
         deliveries.extend(deliver);
     }
 
-    let commit_error = connection.execute_batch("COMMIT").err().map(|error| error.to_string());
+    let commit_error = control(connection, "COMMIT").err().map(|error| error.to_string());
     if commit_error.is_some() {
-        let _ = connection.execute_batch("ROLLBACK");
+        let _ = control(connection, "ROLLBACK");
         tracing::error!(error = ?commit_error, "SQLite commit failed");
     }
     for deliver in deliveries {

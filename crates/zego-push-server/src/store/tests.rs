@@ -529,3 +529,44 @@ async fn call_events_are_recorded_in_order() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn sqlite_state_check_rebuild_keeps_rows_and_check() {
+    // A database made by the first migration alone, as an older release left it.
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("old.db").display());
+    {
+        let options = sqlx::sqlite::SqliteConnectOptions::from_str(&url).unwrap().create_if_missing(true);
+        let pool = SqlitePool::connect_with(options).await.unwrap();
+        let first = sqlx::migrate::Migrator {
+            migrations: std::borrow::Cow::Owned(SQLITE_MIGRATIONS.migrations[..1].to_vec()),
+            ignore_missing: false,
+            locking: true,
+            no_tx: false,
+        };
+        first.run(&pool).await.unwrap();
+        for (token, state) in [("old-1", "registered"), ("old-2", "pending")] {
+            sqlx::query(
+                "INSERT INTO registrations (token, token_hash, user_id, provider, platform, state,
+                     requested_at, created_at, updated_at) VALUES ($1, 'h', 'alice', 'fcm', 'android', $2, 1, 1, 1)",
+            )
+            .bind(token)
+            .bind(state)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        pool.close().await;
+    }
+
+    let store = Store::open(&url).await.unwrap();
+    assert_eq!(state_of(&store, "old-1").await, State::Registered);
+    assert_eq!(state_of(&store, "old-2").await, State::Pending);
+    let (id, _) = upsert(&store, &request(&registration("bob", "new-1", "phone"))).await;
+    assert_eq!(id, 3, "ids continue after the rebuilt rows");
+    let Backend::Sqlite { writer, .. } = &store.backend else { unreachable!() };
+    let bad = writer
+        .run(|connection| Ok(connection.execute("UPDATE registrations SET state = 'lost' WHERE id = 1", [])?))
+        .await;
+    assert!(bad.is_err(), "the state check still holds: {bad:?}");
+}
