@@ -146,8 +146,14 @@ pub struct Registered {
 /// connection pool.
 #[derive(Clone)]
 pub struct ZegoClient {
+    inner: std::sync::Arc<ClientInner>,
+}
+
+/// What every clone of a [`ZegoClient`] shares; a clone costs one counter
+/// increment, which matters because the server clones its state per request.
+struct ClientInner {
     http: reqwest::Client,
-    slots: std::sync::Arc<tokio::sync::Semaphore>,
+    slots: tokio::sync::Semaphore,
     signer: Signer,
     endpoint: Url,
     config: ClientConfig,
@@ -156,9 +162,9 @@ pub struct ZegoClient {
 impl fmt::Debug for ZegoClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ZegoClient")
-            .field("endpoint", &self.endpoint.as_str())
-            .field("signer", &self.signer)
-            .field("config", &self.config)
+            .field("endpoint", &self.inner.endpoint.as_str())
+            .field("signer", &self.inner.signer)
+            .field("config", &self.inner.config)
             .finish_non_exhaustive()
     }
 }
@@ -206,31 +212,31 @@ impl ZegoClient {
             .user_agent(concat!("zego-push/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|error| Error::InvalidConfig(format!("cannot build the HTTP client: {error}")))?;
-        let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_requests));
-        Ok(Self { http, slots, signer, endpoint, config })
+        let slots = tokio::sync::Semaphore::new(config.max_concurrent_requests);
+        Ok(Self { inner: std::sync::Arc::new(ClientInner { http, slots, signer, endpoint, config }) })
     }
 
     pub fn signer(&self) -> &Signer {
-        &self.signer
+        &self.inner.signer
     }
 
     pub fn config(&self) -> &ClientConfig {
-        &self.config
+        &self.inner.config
     }
 
     /// Returns the request URL without its query, safe to log.
     pub fn endpoint(&self) -> &str {
-        self.endpoint.as_str()
+        self.inner.endpoint.as_str()
     }
 
     /// Signs a PushRegister request for `registration` without sending it.
     pub fn sign(&self, registration: &Registration) -> SignedRequest {
-        self.signer.sign_push_register(&self.config.action, registration)
+        self.inner.signer.sign_push_register(&self.inner.config.action, registration)
     }
 
     /// Returns the full URL of a signed request, query included.
     pub fn request_url(&self, signed: &SignedRequest) -> Url {
-        let mut url = self.endpoint.clone();
+        let mut url = self.inner.endpoint.clone();
         url.query_pairs_mut().extend_pairs(signed.query.iter());
         url
     }
@@ -243,7 +249,7 @@ impl ZegoClient {
     /// (timestamp out of window) is signed again and tried once more, on
     /// top of that budget. Other codes are returned at once.
     pub async fn register(&self, registration: &Registration) -> Result<Registered, Error> {
-        let max_attempts = self.config.retry.max_attempts;
+        let max_attempts = self.inner.config.retry.max_attempts;
         let mut attempts = 0;
         let mut failures = 0;
         let mut resigned = false;
@@ -271,7 +277,7 @@ impl ZegoClient {
                     }
                     None => {
                         return Err(Error::MalformedReply {
-                            endpoint: self.endpoint.to_string(),
+                            endpoint: self.inner.endpoint.to_string(),
                             attempts,
                             status: 200,
                             reason: "the JSON object has no integer \"Code\"".into(),
@@ -287,7 +293,7 @@ impl ZegoClient {
             if failures >= max_attempts {
                 return Err(failure);
             }
-            let delay = self.config.retry.backoff(failures);
+            let delay = self.inner.config.retry.backoff(failures);
             tracing::debug!(attempt = attempts, ?delay, error = %failure, "ZEGO request failed; retrying");
             tokio::time::sleep(delay).await;
         }
@@ -308,8 +314,8 @@ impl ZegoClient {
         }
 
         let body = serde_json::to_vec(&signed.body).expect("a JSON value serializes");
-        let _slot = self.slots.acquire().await.expect("the semaphore is never closed");
-        let sent = self.http.post(url).headers(headers).body(body).send().await;
+        let _slot = self.inner.slots.acquire().await.expect("the semaphore is never closed");
+        let sent = self.inner.http.post(url).headers(headers).body(body).send().await;
         let response = match sent {
             Ok(response) => response,
             Err(error) => return Attempt::Retryable(self.request_error(error, attempts)),
@@ -326,7 +332,7 @@ impl ZegoClient {
                 let body = String::from_utf8_lossy(&bytes);
                 if status.is_server_error() {
                     return Attempt::Retryable(Error::Transport {
-                        endpoint: self.endpoint.to_string(),
+                        endpoint: self.inner.endpoint.to_string(),
                         attempts,
                         reason: format!("HTTP {status} without a ZEGO reply"),
                         source: None,
@@ -337,7 +343,7 @@ impl ZegoClient {
                     Err(error) => format!("invalid JSON: {error}"),
                 };
                 Attempt::Fatal(Error::MalformedReply {
-                    endpoint: self.endpoint.to_string(),
+                    endpoint: self.inner.endpoint.to_string(),
                     attempts,
                     status: status.as_u16(),
                     reason,
@@ -350,14 +356,14 @@ impl ZegoClient {
     fn request_error(&self, error: reqwest::Error, attempts: u32) -> Error {
         if error.is_timeout() {
             return Error::Timeout {
-                endpoint: self.endpoint.to_string(),
+                endpoint: self.inner.endpoint.to_string(),
                 attempts,
-                timeout: self.config.timeout,
+                timeout: self.inner.config.timeout,
             };
         }
         let reason = error_chain(&error);
         Error::Transport {
-            endpoint: self.endpoint.to_string(),
+            endpoint: self.inner.endpoint.to_string(),
             attempts,
             reason,
             source: Some(error.without_url()),
