@@ -10,6 +10,11 @@ use clap::Parser;
 use zego_core::{AppId, ServerSecret};
 use zego_mock::{MockConfig, MockServer};
 
+// The benchmarks run the mock on the same cores as the program they measure,
+// so its allocator cost counts against that program.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A fake ZEGO server API that checks signatures like ZEGO and injects faults.
 ///
 /// It serves PushRegister at /?Action=PushRegister and the control routes
