@@ -7,7 +7,7 @@ use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 use zego_core::sign::{Clock, SystemClock};
-use zego_core::token04::{self, ParsedToken04, Token04Error, Token04Options, TokenFormat};
+use zego_core::token04::{self, ParsedToken04, RtcPrivilege, Token04Error, Token04Options, TokenFormat};
 use zego_core::ServerSecret;
 
 use crate::cli::{CredentialArgs, GlobalArgs, TokenAction, TokenArgs, TokenFormatArg, TokenGenerateArgs};
@@ -147,6 +147,12 @@ fn inspect_json(parsed: &ParsedToken04, now: i64) -> serde_json::Value {
         "expire": format_local(claims.expire),
         "expire_unix": claims.expire,
         "payload": claims.payload,
+        "rtc_privilege": RtcPrivilege::from_payload(&claims.payload).map(|privilege| json!({
+            "room_id": privilege.room_id,
+            "login_room": privilege.login_room,
+            "publish_stream": privilege.publish_stream,
+            "stream_ids": privilege.stream_ids,
+        })),
         "format": format_name(parsed.format),
         "expired": parsed.is_expired_at(now),
     })
@@ -169,6 +175,17 @@ fn inspect_text(parsed: &ParsedToken04, now: i64) -> String {
     let _ = writeln!(text, "ctime    {} ({})", format_local(claims.ctime), claims.ctime);
     let _ = writeln!(text, "expire   {} ({})", format_local(claims.expire), claims.expire);
     let _ = writeln!(text, "payload  {payload}");
+    if let Some(privilege) = RtcPrivilege::from_payload(&claims.payload) {
+        let yes_no = |allowed: bool| if allowed { "yes" } else { "no" };
+        let streams = privilege.stream_ids.as_ref().map_or_else(|| "any".to_owned(), |ids| ids.join(", "));
+        let _ = writeln!(
+            text,
+            "rtc      room {}, log in: {}, publish: {}, streams: {streams}",
+            privilege.room_id,
+            yes_no(privilege.login_room),
+            yes_no(privilege.publish_stream)
+        );
+    }
     let _ = writeln!(text, "format   {}", format_name(parsed.format));
     let _ = writeln!(text, "expired  {expired}");
     text

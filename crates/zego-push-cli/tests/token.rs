@@ -149,6 +149,28 @@ fn generate_rejects_non_numeric_app_id() {
 }
 
 #[test]
+fn inspect_reads_rtc_privilege_payload() {
+    let payload = r#"{"room_id":"room-1","privilege":{"1":1,"2":0},"stream_id_list":["s1","s2"]}"#;
+    let (code, generated) = generate_json(&["--payload", payload]);
+    assert_eq!(code, 0, "{generated}");
+    let token = generated["token"].as_str().unwrap();
+    let (code, inspected) = inspect_json(token);
+    assert_eq!(code, 0, "{inspected}");
+    let privilege = &inspected["rtc_privilege"];
+    assert_eq!(privilege["room_id"], "room-1", "{inspected}");
+    assert_eq!(privilege["login_room"], true, "{inspected}");
+    assert_eq!(privilege["publish_stream"], false, "{inspected}");
+    assert_eq!(privilege["stream_ids"], serde_json::json!(["s1", "s2"]), "{inspected}");
+
+    let output = run(with_secret(SECRET).args(["token", "inspect", token]));
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("rtc      room room-1, log in: yes, publish: no, streams: s1, s2"), "{text}");
+    // A token without that payload has no such line, and null in JSON.
+    let (_, basic) = inspect_json(GCM_VECTOR);
+    assert!(basic["rtc_privilege"].is_null(), "{basic}");
+}
+
+#[test]
 fn inspect_rejects_wrong_secret() {
     for vector in [GCM_VECTOR, CBC_VECTOR] {
         let (code, document) =
