@@ -95,6 +95,15 @@ run_clippy() {
     cargo clippy --workspace --all-targets --locked -- -D warnings
 }
 
+check_fuzz_targets() {
+    # fuzz/ is a workspace of its own (cargo-fuzz runs it on nightly, see
+    # docs/fuzzing.md), so the steps above do not see it. Checking it with
+    # stable cargo keeps the targets compiling as the code they call changes.
+    step "cargo fmt and clippy of the fuzz targets (fuzz/Cargo.toml)"
+    cargo fmt --manifest-path fuzz/Cargo.toml --all --check
+    cargo clippy --manifest-path fuzz/Cargo.toml --locked --target-dir "$TARGET_DIR" --bins -- -D warnings
+}
+
 build_binaries() {
     # The e2e tests and pytest run the binaries from $BIN_DIR.
     step "cargo build --workspace --bins"
@@ -144,6 +153,7 @@ run_python_tests() {
 setup_python_env
 check_format
 run_clippy
+check_fuzz_targets
 build_binaries
 start_postgres
 run_rust_tests
