@@ -103,6 +103,8 @@ def parse_token04(token: str, secret: str) -> dict[str, Any]:
     Returns `app_id`, `user_id`, `nonce`, `ctime`, `expire` (Unix seconds),
     `payload` and `format` (`"gcm"` or `"cbc"`). Raises `ValueError` when the
     token is malformed, was changed, or was encrypted with another secret.
+    Only the GCM format detects every change; a changed CBC token can decode
+    to other claims.
     """
 
 def verify_callback_signature(
