@@ -4,12 +4,14 @@ use serde_json::Value;
 use zego_push_e2e::{start_server, ServerOptions};
 
 /// The method and path of every route the server serves.
-const ROUTES: [(&str, &str); 9] = [
+const ROUTES: [(&str, &str); 11] = [
     ("post", "/api/register-push-token"),
     ("post", "/api/unregister-push-token"),
     ("delete", "/api/users/{user_id}/push-tokens"),
     ("get", "/api/users/{user_id}/devices"),
     ("post", "/api/resync"),
+    ("post", "/api/zego-token"),
+    ("post", "/api/zego/callback"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
