@@ -67,6 +67,7 @@ async fn signature_freshness_and_replays_are_checked() {
     assert!(headers.contains_key("www-authenticate"));
     let (status, _, reply) = send_callback(&server, &json!({"event": "user_action"})).await;
     assert_eq!(status, 401, "an unsigned callback: {reply}");
+    assert!(reply["error"]["message"].as_str().unwrap().contains("no signature"), "{reply}");
 
     // A correctly signed callback outside the freshness window.
     let stale = signed(user_action("alice", 0, now - 1000), now - 1000, "1002");
@@ -114,6 +115,10 @@ async fn signature_freshness_and_replays_are_checked() {
     );
     assert!(
         metrics.contains(r#"zego_push_callbacks_total{event="user_action",outcome="replayed"} 2"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"zego_push_callbacks_total{event="user_action",outcome="invalid"} 1"#),
         "{metrics}"
     );
     assert!(!server.log().contains(CALLBACK_SECRET), "the CallbackSecret leaked into the log");

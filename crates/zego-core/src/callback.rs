@@ -14,7 +14,7 @@ pub enum CallbackError {
         "the callback signature does not match; check the CallbackSecret configured in the ZEGO console"
     )]
     BadSignature,
-    #[error("the callback timestamp {timestamp} is {skew} s away from this server's clock, more than the {window} s allowed")]
+    #[error("the callback timestamp {timestamp} is {skew} s away from this machine's clock, more than the {window} s allowed")]
     Stale { timestamp: i64, skew: u64, window: u64 },
     #[error("the callback timestamp {0:?} is not a Unix time in seconds")]
     BadTimestamp(String),

@@ -19,8 +19,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 ///
 /// It serves PushRegister at /?Action=PushRegister and the control routes
 /// GET|POST /_mock/faults, GET /_mock/registrations, GET /_mock/calls and
-/// POST /_mock/reset. Once listening it prints
-/// "zego-mock listening on http://ADDRESS" on standard output.
+/// POST /_mock/reset. A fault body looks like {"latency_ms": 100,
+/// "http_500": 2, "drop_connections": 3, "code": {"code": 100000005,
+/// "message": "...", "count": 1}}; docs/protocol.md describes each field.
+/// Once listening it prints "zego-mock listening on http://ADDRESS" on
+/// standard output.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {

@@ -505,8 +505,8 @@ pub struct TokenInspectArgs {
 #[derive(Debug, Args)]
 pub struct VerifyCallbackArgs {
     /// A file whose content is the CallbackSecret from the ZEGO console;
-    /// surrounding whitespace is ignored [env: ZEGO_CALLBACK_SECRET, the
-    /// secret itself].
+    /// surrounding whitespace is ignored [env: ZEGO_CALLBACK_SECRET_FILE, or
+    /// ZEGO_CALLBACK_SECRET with the secret itself].
     #[arg(long, value_name = "PATH")]
     pub callback_secret_file: Option<PathBuf>,
 

@@ -1,7 +1,7 @@
 //! `zego-push verify-callback`: checks the signature and timestamp of a
 //! callback from ZEGO's servers.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use serde_json::json;
@@ -28,10 +28,14 @@ pub fn run(global: &GlobalArgs, args: &VerifyCallbackArgs) -> Result<ExitCode, C
     Ok(ExitCode::Success)
 }
 
-/// Reads the CallbackSecret from the file when given, else from
-/// ZEGO_CALLBACK_SECRET. Surrounding whitespace is removed.
+/// Reads the CallbackSecret from, in order of precedence: the file given
+/// with --callback-secret-file, the file named by ZEGO_CALLBACK_SECRET_FILE,
+/// and ZEGO_CALLBACK_SECRET, as the ServerSecret's forms are read.
+/// Surrounding whitespace is removed.
 fn read_callback_secret(path: Option<&Path>) -> Result<Zeroizing<String>, CliError> {
-    let text = match path {
+    let file_from_environment =
+        std::env::var_os(env::CALLBACK_SECRET_FILE).filter(|path| !path.is_empty()).map(PathBuf::from);
+    let text = match path.or(file_from_environment.as_deref()) {
         Some(path) => Zeroizing::new(
             std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read the CallbackSecret file {}", path.display()))
@@ -48,7 +52,8 @@ fn read_callback_secret(path: Option<&Path>) -> Result<Zeroizing<String>, CliErr
     let trimmed = Zeroizing::new(text.trim().to_owned());
     if trimmed.is_empty() {
         return Err(CliError::input(format!(
-            "no CallbackSecret: give --callback-secret-file PATH or set {}, with the CallbackSecret from the ZEGO console",
+            "no CallbackSecret: give --callback-secret-file PATH or set {} or {}, with the CallbackSecret from the ZEGO console",
+            env::CALLBACK_SECRET_FILE,
             env::CALLBACK_SECRET
         )));
     }

@@ -255,6 +255,17 @@ fn verify_callback_reads_secret_file() {
 }
 
 #[test]
+fn verify_callback_reads_secret_file_from_environment() {
+    // The server reads ZEGO_CALLBACK_SECRET_FILE too, so one environment serves both.
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_file(dir.path(), "callback-secret", "from-env-file\n");
+    let mut command = verify_command("from-env-file", unix_now(), "n2");
+    command.env("ZEGO_CALLBACK_SECRET", "loses-to-the-file").env("ZEGO_CALLBACK_SECRET_FILE", &path);
+    let output = run(&mut command);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+}
+
+#[test]
 fn verify_callback_rejects_wrong_signature() {
     let (code, document) = run_json(verify_command("other-secret", unix_now(), "123412").arg("--json"));
     assert_eq!(code, 7, "{document}");

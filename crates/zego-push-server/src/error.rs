@@ -42,8 +42,8 @@ pub enum AppError {
     Misconfigured { message: String },
     /// 404: no CallbackSecret is configured.
     CallbacksDisabled,
-    /// 401: a callback's signature does not match.
-    CallbackSignature,
+    /// 401: a callback's signature is missing or does not match.
+    CallbackSignature { message: String },
     /// 401: a callback's timestamp is missing or outside the freshness window.
     CallbackStale { message: String },
     /// 409: a callback with this timestamp and nonce was accepted before.
@@ -121,11 +121,9 @@ impl AppError {
                 "callbacks_disabled",
                 "this server has no CallbackSecret, so it does not accept ZEGO callbacks; set --callback-secret-file or ZEGO_CALLBACK_SECRET".into(),
             ),
-            AppError::CallbackSignature => (
-                StatusCode::UNAUTHORIZED,
-                "invalid_callback_signature",
-                "the callback signature does not match; check the CallbackSecret configured in the ZEGO console".into(),
-            ),
+            AppError::CallbackSignature { message } => {
+                (StatusCode::UNAUTHORIZED, "invalid_callback_signature", message.clone())
+            }
             AppError::CallbackStale { message } => {
                 (StatusCode::UNAUTHORIZED, "stale_callback", message.clone())
             }
@@ -154,7 +152,7 @@ impl IntoResponse for AppError {
             error["field"] = Value::String((*field).to_owned());
         }
         let mut body = json!({"success": false, "error": error});
-        let challenge = matches!(self, AppError::CallbackSignature | AppError::CallbackStale { .. });
+        let challenge = matches!(self, AppError::CallbackSignature { .. } | AppError::CallbackStale { .. });
         let retry_after = match &self {
             AppError::RateLimited { retry_after, .. } => Some(*retry_after),
             AppError::StoreUnavailable => Some(5),

@@ -40,7 +40,8 @@ struct ScopeLabels {
 struct CallbackLabels {
     /// ZEGO's event name, or `other`.
     event: &'static str,
-    /// `recorded`, `ignored`, `rejected` or `replayed`.
+    /// `recorded`, `ignored`, `rejected` (signature or timestamp), `invalid`
+    /// (a signed callback whose event has a missing or wrong field) or `replayed`.
     outcome: &'static str,
 }
 

@@ -161,7 +161,7 @@ async fn warn_unreachable_callees(
             example = json!({"success": true, "status": "recorded", "event": "user_action"})),
         (status = 400, description = "The body is not a JSON object, or a field of a known event is missing or invalid",
             body = crate::openapi::ErrorReply),
-        (status = 401, description = "The signature does not match (`invalid_callback_signature`), or the timestamp is missing, not a number or outside the freshness window (`stale_callback`)",
+        (status = 401, description = "The signature is missing or does not match (`invalid_callback_signature`), or the timestamp is missing, not a number or outside the freshness window (`stale_callback`)",
             body = crate::openapi::ErrorReply),
         (status = 404, description = "No CallbackSecret is configured (`callbacks_disabled`)", body = crate::openapi::ErrorReply),
         (status = 408, response = crate::openapi::RequestTimeout),
@@ -190,6 +190,13 @@ pub(crate) async fn receive_callback(
     let timestamp = text_field(&object, "timestamp").unwrap_or_default();
     let nonce = text_field(&object, "nonce").unwrap_or_default();
     let signature = object.get("signature").and_then(Value::as_str).unwrap_or_default();
+    if signature.is_empty() {
+        metrics.callback(label, "rejected");
+        tracing::warn!(event = label, "callback rejected: it has no signature");
+        return Err(AppError::CallbackSignature {
+            message: "the callback has no signature field; ZEGO signs every callback it sends".into(),
+        });
+    }
     let now = crate::store::now_millis() / 1000;
     if let Err(error) =
         verify_callback(&settings.secret.0, &timestamp, &nonce, signature, now, settings.window_seconds)
@@ -197,7 +204,7 @@ pub(crate) async fn receive_callback(
         metrics.callback(label, "rejected");
         tracing::warn!(event = label, %error, "callback rejected");
         return Err(match error {
-            CallbackError::BadSignature => AppError::CallbackSignature,
+            CallbackError::BadSignature => AppError::CallbackSignature { message: error.to_string() },
             CallbackError::Stale { .. } | CallbackError::BadTimestamp(_) => {
                 AppError::CallbackStale { message: error.to_string() }
             }
@@ -215,7 +222,10 @@ pub(crate) async fn receive_callback(
         }
     }
 
-    let stored_event = event_of(&object, &event, timestamp.saturating_mul(1000))?;
+    let stored_event = event_of(&object, &event, timestamp.saturating_mul(1000)).inspect_err(|_| {
+        metrics.callback(label, "invalid");
+        tracing::warn!(event = label, "signed callback rejected: a field of its event is missing or invalid");
+    })?;
     let ignored = stored_event == CallbackEvent::Other;
     let window = i64::try_from(settings.window_seconds).unwrap_or(i64::MAX / 4);
     let record = state
