@@ -1,6 +1,6 @@
 //! `POST /api/zego-token` on the real server binary: each caller gets
 //! Token04s only for users it may act for, within the configured validity,
-//! and the tokens decrypt with the ServerSecret to what was asked.
+//! and the tokens decrypt with the ServerSecret to the requested claims.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -69,7 +69,7 @@ fn secret() -> ServerSecret {
 }
 
 #[tokio::test]
-async fn user_gets_a_token_for_itself_only() {
+async fn user_gets_own_token_only() {
     let dir = tempfile::tempdir().unwrap();
     let mock = start_mock(dir.path());
     let server = token_server(dir.path(), &mock, &[]);
@@ -113,7 +113,7 @@ async fn user_gets_a_token_for_itself_only() {
 }
 
 #[tokio::test]
-async fn validity_is_bounded_by_the_configured_maximum() {
+async fn validity_bounded_by_maximum() {
     let dir = tempfile::tempdir().unwrap();
     let mock = start_mock(dir.path());
     let server =
@@ -141,7 +141,7 @@ async fn validity_is_bounded_by_the_configured_maximum() {
 }
 
 #[tokio::test]
-async fn api_key_sets_rtc_privileges_for_any_user() {
+async fn api_key_sets_rtc_privileges() {
     let dir = tempfile::tempdir().unwrap();
     let mock = start_mock(dir.path());
     let server = token_server(dir.path(), &mock, &[]);
@@ -176,7 +176,7 @@ async fn api_key_sets_rtc_privileges_for_any_user() {
 }
 
 #[tokio::test]
-async fn short_server_secret_is_reported_as_misconfiguration() {
+async fn short_secret_is_misconfiguration() {
     let dir = tempfile::tempdir().unwrap();
     let mock = start_mock(dir.path());
     let short = "short-secret-0123";

@@ -391,7 +391,7 @@ mod tests {
     }
 
     #[test]
-    fn rtc_privilege_payload_has_zego_shape_and_round_trips() {
+    fn rtc_privilege_payload_round_trip() {
         let privilege = RtcPrivilege {
             room_id: "room-1".into(),
             login_room: true,

@@ -248,7 +248,7 @@ pub struct Args {
     pub resync_min_interval_secs: Option<u64>,
 
     /// The CallbackSecret from the ZEGO console. Without it (or
-    /// --callback-secret-file), POST /api/zego/callback answers HTTP 404.
+    /// --callback-secret-file), POST /api/zego/callback returns HTTP 404.
     #[arg(long, env = env::CALLBACK_SECRET, hide_env_values = true)]
     pub callback_secret: Option<String>,
 
@@ -265,7 +265,7 @@ pub struct Args {
     #[arg(long, env = env::TOKEN_DEFAULT_SECS)]
     pub token_default_secs: Option<u64>,
 
-    /// The longest validity a request to POST /api/zego-token may ask for, in seconds [default: 86400].
+    /// The maximum validity a request to POST /api/zego-token may ask for, in seconds [default: 86400].
     #[arg(long, env = env::TOKEN_MAX_SECS)]
     pub token_max_secs: Option<u64>,
 }
@@ -484,7 +484,7 @@ impl Args {
         })
     }
 
-    /// The validity limits of `POST /api/zego-token`.
+    /// Returns the validity limits of `POST /api/zego-token`.
     pub fn token_settings(&self) -> Result<TokenSettings, ConfigError> {
         let defaults = TokenSettings::default();
         let max = self.token_max_secs.unwrap_or(defaults.max_seconds);
@@ -500,7 +500,7 @@ impl Args {
         Ok(TokenSettings { default_seconds: default, max_seconds: max })
     }
 
-    /// The CallbackSecret and freshness window, or `None` when no secret is set.
+    /// Returns the CallbackSecret and freshness window, or `None` when no secret is set.
     pub fn callback_settings(&self) -> Result<Option<CallbackSettings>, ConfigError> {
         let secret = match (&self.callback_secret, &self.callback_secret_file) {
             (Some(_), Some(_)) => {

@@ -211,7 +211,7 @@ pub(crate) fn timestamp(millis: i64) -> Value {
     }
 }
 
-/// Tells whether the outbox holds `row` because its user logged out after
+/// Tells whether the outbox defers `row` because its user logged out after
 /// the registration request; the store applies the same rule.
 fn held_by_logout(row: &StoredRegistration, presence: Option<&Presence>) -> bool {
     row.state == store::State::Pending

@@ -58,7 +58,7 @@ pub struct HttpSettings {
     pub resync_min_interval: Duration,
     /// The validity limits of `POST /api/zego-token`.
     pub tokens: TokenSettings,
-    /// How `POST /api/zego/callback` checks callbacks; `None` turns it off.
+    /// The callback checks of `POST /api/zego/callback`, or `None` to turn it off.
     pub callbacks: Option<CallbackSettings>,
 }
 
@@ -67,7 +67,7 @@ pub struct HttpSettings {
 pub struct TokenSettings {
     /// The validity when the request names none, in seconds.
     pub default_seconds: u64,
-    /// The longest validity a request may ask for, in seconds.
+    /// The maximum validity a request may ask for, in seconds.
     pub max_seconds: u64,
 }
 
@@ -87,7 +87,7 @@ impl std::fmt::Debug for CallbackSecret {
     }
 }
 
-/// How ZEGO's callbacks are checked.
+/// The settings that check ZEGO's callbacks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallbackSettings {
     pub secret: CallbackSecret,

@@ -301,7 +301,7 @@ pub struct Device {
     /// When the outbox tries next, or `null` when no attempt is due.
     #[schema(required = true, format = DateTime)]
     pub next_attempt_at: Option<String>,
-    /// `true` when the registration is pending but the outbox holds it, because the user logged
+    /// `true` when the registration is pending but the outbox defers it, because the user logged
     /// out of ZEGO after the registration request. It is sent once the user logs in or registers again.
     pub held_by_logout: bool,
 }
@@ -463,7 +463,7 @@ pub struct CallbackReply {
     pub status: CallbackStatus,
     /// The callback's `event`.
     pub event: String,
-    /// Why the callback was ignored, for another AppId.
+    /// The reason the callback was ignored, for another AppId.
     pub reason: Option<String>,
 }
 

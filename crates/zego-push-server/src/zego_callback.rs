@@ -41,7 +41,8 @@ fn integer_field(object: &Map<String, Value>, name: &str) -> Option<i64> {
     }
 }
 
-/// Reads a ZEGO time, in seconds or (when that large) milliseconds, as milliseconds.
+/// Reads a ZEGO time as Unix milliseconds. Values of 10^11 and more are taken
+/// as milliseconds already, smaller ones as seconds.
 fn time_field(object: &Map<String, Value>, name: &str) -> Option<i64> {
     let value = integer_field(object, name).filter(|value| *value > 0)?;
     Some(if value >= 100_000_000_000 { value } else { value.saturating_mul(1000) })
@@ -57,6 +58,9 @@ fn user_id_field(object: &Map<String, Value>, name: &'static str) -> Result<Stri
 }
 
 /// Builds the event to store from a verified callback body.
+///
+/// NOTE: ZEGO's callback pages say the data needs URL-decoding. String values
+/// are taken as sent, because no real ZEGO callback was available to check.
 fn event_of(object: &Map<String, Value>, event: &str, timestamp_ms: i64) -> Result<CallbackEvent, AppError> {
     let call_kind = match event {
         "user_action" => {

@@ -1,5 +1,5 @@
-//! What ZEGO's callbacks report: users' login state, call invitation events,
-//! and the nonces of accepted callbacks, which reject a callback sent twice.
+//! Storage of ZEGO's callbacks: users' login state, call invitation events,
+//! and the nonces of accepted callbacks, so that a callback sent twice is rejected.
 
 use rusqlite::named_params;
 use sqlx::Row;
@@ -11,7 +11,7 @@ use super::{with_reader, Backend, Store, StoreError};
 pub enum PresenceState {
     /// Logged in (ZEGO's action 0).
     Online,
-    /// Logged out on purpose (action 1). The outbox holds the user's
+    /// Logged out on purpose (action 1). The outbox defers the user's
     /// registrations requested before the logout.
     LoggedOut,
     /// Disconnected or killed (action 2): the state in which a push must reach the phone.
@@ -38,6 +38,9 @@ impl PresenceState {
 }
 
 /// A user's last known state.
+///
+/// NOTE: the state is per user, not per device, because ZEGO's callback names
+/// no push token; with several devices the last callback wins.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Presence {
     pub state: PresenceState,
@@ -90,7 +93,7 @@ pub enum CallbackEvent {
     Other,
 }
 
-/// What storing a callback did.
+/// The result of storing a callback.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CallbackRecord {
     /// The event is stored (or, for [`CallbackEvent::Other`], its nonce).
@@ -138,8 +141,8 @@ fn user_ids_json(user_ids: &[String]) -> String {
 
 impl Store {
     /// Stores a verified callback's event, unless a callback with the same
-    /// `timestamp` and `nonce` was stored before, in one transaction.
-    /// Nonces older than `window_seconds` before `timestamp` are forgotten.
+    /// `timestamp` and `nonce` was stored before, in one transaction. Nonces
+    /// with a timestamp more than twice `window_seconds` ago are forgotten.
     pub async fn record_callback(
         &self,
         timestamp: i64,
@@ -147,12 +150,13 @@ impl Store {
         event: CallbackEvent,
         window_seconds: i64,
     ) -> Result<CallbackRecord, StoreError> {
+        let now = super::now_millis();
         let values = CallbackValues {
             timestamp,
             nonce: nonce.to_owned(),
             event,
-            now: super::now_millis(),
-            forget_before: super::now_millis() / 1000 - 2 * window_seconds.max(1),
+            now,
+            forget_before: now / 1000 - 2 * window_seconds.max(1),
         };
         match &self.backend {
             Backend::Sqlite { writer, .. } => {

@@ -481,15 +481,21 @@ async fn logout_holds_older_pending_rows_until_login() {
         store.complete(id, generation, 1, &retry).await.unwrap();
         let claimed = store.claim_due("worker", 60_000, 10).await.unwrap();
         let tokens: HashSet<&str> = claimed.iter().map(|row| row.token.as_str()).collect();
-        assert!(tokens.contains("tok-a2") && !tokens.contains("tok-a"), "{tokens:?}");
+        assert!(tokens.contains("tok-a2"), "{tokens:?}");
+        assert!(!tokens.contains("tok-a"), "{tokens:?}");
         store.release_leases("worker").await.unwrap();
 
-        // Logging in again releases the held row.
+        // Logging in again releases the deferred row.
         let login = presence_event("alice", PresenceState::Online, requested_at + 2);
         store.record_callback(now, "login", login, 300).await.unwrap();
         let claimed = store.claim_due("worker", 60_000, 10).await.unwrap();
         assert!(claimed.iter().any(|row| row.token == "tok-a"), "{claimed:?}");
-        // Going offline (the app was killed) never holds a row.
+        // Every row is pending and none is deferred: alice's two and bob's.
+        assert_eq!(store.outbox_depth().await.unwrap(), 3);
+
+        // Going offline (the app was killed) defers nothing: a push must get through then.
+        let offline = presence_event("alice", PresenceState::Offline, now_millis() + 10_000);
+        store.record_callback(now, "offline", offline, 300).await.unwrap();
         assert_eq!(store.outbox_depth().await.unwrap(), 3);
     })
     .await;
