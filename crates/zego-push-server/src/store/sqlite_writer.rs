@@ -61,7 +61,7 @@ pub(crate) struct SqliteWriter {
     sender: mpsc::Sender<Message>,
 }
 
-/// What the writer and the checkpointer share.
+/// State shared by the writer and the checkpointer.
 #[derive(Debug, Default)]
 struct Checkpoints {
     /// Commits since the checkpointer last copied the log.
@@ -121,6 +121,8 @@ impl SqliteWriter {
         connection.pragma_update(None, "wal_autocheckpoint", 0)?;
         connection.set_prepared_statement_cache_capacity(64);
         let checkpointer = open_connection(path)?;
+        // A checkpoint copies pages through its own buffer, not the page cache.
+        checkpointer.pragma_update(None, "cache_size", 16)?;
 
         let checkpoints = Arc::new(Checkpoints::default());
         let (sender, receiver) = mpsc::channel();
@@ -131,12 +133,12 @@ impl SqliteWriter {
             .map_err(|error| {
                 StoreError::Corrupt(format!("cannot start the SQLite checkpoint thread: {error}"))
             })?;
+        let on_failure = Arc::clone(&checkpoints);
         let started = std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || run(&connection, &receiver, &checkpoints, checkpoint_thread));
         if let Err(error) = started {
-            // The closure that would have stopped the checkpointer is gone; it
-            // holds only its own connection, so it ends with the process.
+            on_failure.stop();
             return Err(StoreError::Corrupt(format!("cannot start the SQLite writer thread: {error}")));
         }
         Ok(Self { sender })
