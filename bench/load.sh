@@ -157,30 +157,50 @@ wait_for_url() {
 
 # --- Memory -----------------------------------------------------------------
 
-# Prints the VmRSS in KiB of PID plus that of its direct children: the
-# gunicorn workers, since the Rust server has none.
-tree_rss_kib() {
-    local total=0 pid rss
-    for pid in "$1" $(pgrep -P "$1" || true); do
-        rss="$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || true)"
-        total=$((total + ${rss:-0}))
+# Sets TREE_RSS_KIB to the VmRSS in KiB of PID plus that of its direct
+# children: the gunicorn workers, since the Rust server has none. It runs
+# only bash builtins: the sampler below calls it ten times a second during
+# a run, and a fork and exec each time (awk, pgrep, a subshell) added
+# milliseconds to the latencies measured at one connection.
+read_tree_rss_kib() {
+    local pid key value children=""
+    TREE_RSS_KIB=0
+    if [[ -r /proc/$1/task/$1/children ]]; then
+        read -r children <"/proc/$1/task/$1/children" 2>/dev/null || true
+    fi
+    for pid in "$1" $children; do
+        [[ -r /proc/$pid/status ]] || continue
+        while read -r key value _; do
+            if [[ $key == VmRSS: ]]; then
+                TREE_RSS_KIB=$((TREE_RSS_KIB + value))
+                break
+            fi
+        done <"/proc/$pid/status" 2>/dev/null || true
     done
-    echo "$total"
 }
 
-# Samples tree_rss_kib of PID every 100 ms and keeps the largest value in
-# OUT_FILE, until killed, until PID exits, or for MAX_SECONDS at most.
+tree_rss_kib() {
+    read_tree_rss_kib "$1"
+    echo "$TREE_RSS_KIB"
+}
+
+# Samples the VmRSS of PID's tree every 100 ms and keeps the largest value
+# in OUT_FILE, until killed, until PID exits, or for MAX_SECONDS at most.
 sample_peak_rss() {
-    local pid=$1 out_file=$2 deadline=$((SECONDS + $3)) peak=0 rss
+    local pid=$1 out_file=$2 deadline=$((SECONDS + $3)) peak=0 pause
     echo 0 >"$out_file"
+    # A read with a timeout on a pipe that no process writes to waits 100 ms
+    # without starting a sleep process.
+    exec {pause}<> <(:)
     while ((SECONDS < deadline)) && [[ -d /proc/$pid ]]; do
-        rss="$(tree_rss_kib "$pid")"
-        if ((rss > peak)); then
-            peak=$rss
+        read_tree_rss_kib "$pid"
+        if ((TREE_RSS_KIB > peak)); then
+            peak=$TREE_RSS_KIB
             echo "$peak" >"$out_file"
         fi
-        sleep 0.1
+        read -r -t 0.1 -u "$pause" _ || true
     done
+    exec {pause}<&-
 }
 
 kib_to_mib() {
