@@ -48,6 +48,14 @@ pub struct Token04Error {
     pub message: String,
 }
 
+impl Token04Error {
+    /// Returns the code when it is one of ZEGO's helper codes (1, 3, 5, 6);
+    /// codes 0 and 7 are this crate's own.
+    pub fn zego_code(&self) -> Option<u32> {
+        matches!(self.code, 1 | 3 | 5 | 6).then_some(self.code)
+    }
+}
+
 fn error(code: u32, message: impl Into<String>) -> Token04Error {
     Token04Error { code, message: message.into() }
 }
@@ -445,6 +453,7 @@ mod tests {
 
             let error = generate(1, "demo", &secret(), 3600, &over, &options).unwrap_err();
             assert_eq!(error.code, 7, "{format:?}");
+            assert_eq!(error.zego_code(), None, "{format:?}");
             assert!(error.message.contains("at most 65535"), "{format:?}: {error}");
         }
     }

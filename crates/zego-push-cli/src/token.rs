@@ -87,10 +87,17 @@ fn parse_app_id(credentials: &CredentialArgs) -> Result<u32, CliError> {
 }
 
 fn generate_error(error: &Token04Error) -> CliError {
-    CliError::input(format!(
-        "cannot generate the Token04: {} (ZEGO error code {})",
-        error.message, error.code
-    ))
+    CliError::input(format!("cannot generate the Token04: {}{}", error.message, code_suffix(error)))
+}
+
+/// Returns " (ZEGO error code N)" for ZEGO's helper codes, " (error code 7)"
+/// for this tool's own code, and nothing for code 0.
+fn code_suffix(error: &Token04Error) -> String {
+    match (error.zego_code(), error.code) {
+        (Some(code), _) => format!(" (ZEGO error code {code})"),
+        (None, 0) => String::new(),
+        (None, code) => format!(" (error code {code})"),
+    }
 }
 
 fn run_generate(global: &GlobalArgs, args: &TokenGenerateArgs) -> Result<ExitCode, CliError> {
@@ -124,8 +131,7 @@ fn run_generate(global: &GlobalArgs, args: &TokenGenerateArgs) -> Result<ExitCod
 
 fn run_inspect(global: &GlobalArgs, token: &str, secret: &ServerSecret) -> Result<ExitCode, CliError> {
     let parsed = token04::parse(token, secret).map_err(|error| {
-        let code = if error.code == 0 { String::new() } else { format!(" (ZEGO error code {})", error.code) };
-        CliError::input(format!("invalid token: {}{code}", error.message))
+        CliError::input(format!("invalid token: {}{}", error.message, code_suffix(&error)))
     })?;
     let now = SystemClock.unix_seconds();
     if global.json {

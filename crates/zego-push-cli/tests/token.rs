@@ -142,6 +142,25 @@ fn generate_input_errors_carry_zego_codes() {
 }
 
 #[test]
+fn generate_too_long_payload_names_own_code() {
+    let payload = "x".repeat(70_000);
+    let (code, document) = run_json(with_secret(SECRET).args([
+        "--json",
+        "token",
+        "--app-id",
+        "1",
+        "--user-id",
+        "u",
+        "--payload",
+        &payload,
+    ]));
+    assert_eq!(code, 2, "{document}");
+    let message = document["error"].as_str().unwrap();
+    assert!(message.contains("(error code 7)"), "{message}");
+    assert!(!message.contains("ZEGO error code"), "{message}");
+}
+
+#[test]
 fn generate_rejects_non_numeric_app_id() {
     let output = run(with_secret(SECRET).args(["token", "--app-id", "abc", "--user-id", "u"]));
     assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
