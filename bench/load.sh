@@ -157,6 +157,25 @@ wait_for_url() {
 
 # --- Memory -----------------------------------------------------------------
 
+# Sets TREE_CPU_TICKS to the user plus system CPU time, in clock ticks, of
+# PID and its direct children (fields 14 and 15 of /proc/PID/stat).
+read_tree_cpu_ticks() {
+    local pid line children="" fields
+    TREE_CPU_TICKS=0
+    if [[ -r /proc/$1/task/$1/children ]]; then
+        read -r children <"/proc/$1/task/$1/children" 2>/dev/null || true
+    fi
+    for pid in "$1" $children; do
+        line=""
+        read -r line <"/proc/$pid/stat" 2>/dev/null || true
+        [[ -n $line ]] || continue
+        # The command name, field 2, is in parentheses and may hold spaces;
+        # the fields after it start with field 3.
+        read -r -a fields <<<"${line##*) }"
+        TREE_CPU_TICKS=$((TREE_CPU_TICKS + fields[11] + fields[12]))
+    done
+}
+
 # Sets TREE_RSS_KIB to the VmRSS in KiB of PID plus that of its direct
 # children: the gunicorn workers, since the Rust server has none. It runs
 # only bash builtins: the sampler below calls it ten times a second during
@@ -217,6 +236,11 @@ run_wrk() {
     local out="$RUN_DIR/$label.txt"
     echo "==> $label: wrk, $connections connections, $THREADS threads, $DURATION"
 
+    read_tree_cpu_ticks "$pid"
+    local cpu_before=$TREE_CPU_TICKS
+    read_tree_cpu_ticks "$MOCK_PID"
+    local mock_cpu_before=$TREE_CPU_TICKS
+
     sample_peak_rss "$pid" "$RUN_DIR/$label.peak-rss-kib" $((DURATION_SECONDS + 30)) &
     local sampler_pid=$!
     STARTED_PIDS+=("$sampler_pid")
@@ -232,6 +256,10 @@ run_wrk() {
     local wrk_status=0
     wait "$wrk_pid" || wrk_status=$?
     forget_pid "$wrk_pid"
+    read_tree_cpu_ticks "$pid"
+    local cpu_ticks=$((TREE_CPU_TICKS - cpu_before))
+    read_tree_cpu_ticks "$MOCK_PID"
+    echo "$cpu_ticks $((TREE_CPU_TICKS - mock_cpu_before))" >"$RUN_DIR/$label.cpu-ticks"
 
     stop_started "$sampler_pid"
     ((wrk_status == 0)) || die "wrk failed with exit status $wrk_status for $label; see $out"
@@ -254,6 +282,17 @@ requests_per_second() {
 successes_per_second() {
     awk -v n="$(bench_value "$1" requests)" -v failed="$(bench_value "$1" non_2xx)" \
         -v us="$(bench_value "$1" duration_us)" 'BEGIN { printf "%.0f", (n - failed) / (us / 1e6) }'
+}
+
+CLOCK_TICKS_PER_SECOND="$(getconf CLK_TCK)"
+
+# Prints the CPU time per completed request, in µs, of the program under
+# test (WHICH=1) or of zego-mock (WHICH=2) during the run of wrk output FILE.
+cpu_us_per_request() {
+    local file=$1 which=$2 ticks
+    ticks="$(cut -d' ' -f"$which" "${file%.txt}.cpu-ticks")"
+    awk -v ticks="$ticks" -v hz="$CLOCK_TICKS_PER_SECOND" -v n="$(bench_value "$file" requests)" \
+        'BEGIN { if (n > 0) printf "%.1f", ticks * 1e6 / hz / n; else print "n/a" }'
 }
 
 latency_ms() {
@@ -454,10 +493,14 @@ row() {
     row "non-2xx responses" "$(bench_value "$SERVER_FILE" non_2xx)" "$(bench_value "$GUIDE_FILE" non_2xx)" ""
     row "socket errors and timeouts" "$(socket_errors "$SERVER_FILE")" "$(socket_errors "$GUIDE_FILE")" ""
     row "zego-mock calls ok / rejected" "$SERVER_MOCK_OK / $SERVER_MOCK_REJECTED" "$GUIDE_MOCK_OK / $GUIDE_MOCK_REJECTED" ""
+    row "CPU time per request (µs)" "$(cpu_us_per_request "$SERVER_FILE" 1)" "$(cpu_us_per_request "$GUIDE_FILE" 1)" \
+        "$(ratio "$(cpu_us_per_request "$SERVER_FILE" 1)" "$(cpu_us_per_request "$GUIDE_FILE" 1)")"
+    row "zego-mock CPU time per request (µs)" "$(cpu_us_per_request "$SERVER_FILE" 2)" "$(cpu_us_per_request "$GUIDE_FILE" 2)" ""
     row "RSS idle (MiB)" "$(kib_to_mib "$SERVER_IDLE_KIB")" "$(kib_to_mib "$GUIDE_IDLE_KIB")" ""
     row "RSS peak under load (MiB)" "$(kib_to_mib "$SERVER_PEAK_C_KIB")" "$(kib_to_mib "$GUIDE_PEAK_KIB")" ""
     row "RSS after load (MiB)" "$(kib_to_mib "$SERVER_AFTER_KIB")" "" ""
-    echo "(guide RSS: sum of VmRSS over the gunicorn master and its $GUIDE_WORKERS workers)"
+    echo "(guide RSS and CPU: sums over the gunicorn master and its $GUIDE_WORKERS workers;"
+    echo " CPU time is user plus system time during the wrk run, divided by the requests wrk completed)"
     echo
     echo "Server with $PEAK_CONNECTIONS connections: $PEAK_RPS responses/s ($(successes_per_second "$PEAK_FILE") 2xx)," \
         "p99 $(latency_ms "$PEAK_FILE" p99_us) ms, $(bench_value "$PEAK_FILE" non_2xx) non-2xx," \
