@@ -162,37 +162,42 @@ wait_for_url() {
 
 # --- Memory and CPU time -----------------------------------------------------
 
-# Sets TREE_CPU_TICKS to the user plus system CPU time, in clock ticks, of
-# PID and its direct children (fields 14 and 15 of /proc/PID/stat).
-read_tree_cpu_ticks() {
-    local pid line children="" fields
-    TREE_CPU_TICKS=0
+# Sets TREE_PIDS to PID and its direct children: the gunicorn workers,
+# since the Rust server has none.
+read_tree_pids() {
+    local children=""
     if [[ -r /proc/$1/task/$1/children ]]; then
         read -r children <"/proc/$1/task/$1/children" 2>/dev/null || true
     fi
-    for pid in "$1" $children; do
+    read -r -a TREE_PIDS <<<"$1 $children"
+}
+
+# Sets TREE_CPU_TICKS to the user plus system CPU time, in clock ticks, of
+# PID's tree (fields 14 and 15 of /proc/PID/stat).
+read_tree_cpu_ticks() {
+    local pid line fields
+    TREE_CPU_TICKS=0
+    read_tree_pids "$1"
+    for pid in "${TREE_PIDS[@]}"; do
         line=""
         read -r line <"/proc/$pid/stat" 2>/dev/null || true
         [[ -n $line ]] || continue
-        # The command name, field 2, is in parentheses and may hold spaces;
-        # the fields after it start with field 3.
+        # The command name, field 2, is in parentheses and may contain
+        # spaces. The fields after it start with field 3.
         read -r -a fields <<<"${line##*) }"
         TREE_CPU_TICKS=$((TREE_CPU_TICKS + fields[11] + fields[12]))
     done
 }
 
-# Sets TREE_RSS_KIB to the VmRSS in KiB of PID plus that of its direct
-# children: the gunicorn workers, since the Rust server has none. It runs
-# only bash builtins: the sampler below calls it ten times a second during
-# a run, and a fork and exec each time (awk, pgrep, a subshell) added
+# Sets TREE_RSS_KIB to the VmRSS in KiB of PID's tree. It runs only bash
+# builtins, because the sampler below calls it ten times a second during a
+# run, and a fork and exec each time (awk, pgrep, a subshell) added
 # milliseconds to the latencies measured at one connection.
 read_tree_rss_kib() {
-    local pid key value children=""
+    local pid key value
     TREE_RSS_KIB=0
-    if [[ -r /proc/$1/task/$1/children ]]; then
-        read -r children <"/proc/$1/task/$1/children" 2>/dev/null || true
-    fi
-    for pid in "$1" $children; do
+    read_tree_pids "$1"
+    for pid in "${TREE_PIDS[@]}"; do
         [[ -r /proc/$pid/status ]] || continue
         while read -r key value _; do
             if [[ $key == VmRSS: ]]; then

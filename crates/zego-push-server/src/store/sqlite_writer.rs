@@ -11,9 +11,9 @@
 //!
 //! Checkpoints, which copy the write-ahead log into the database file and
 //! wait for the disk twice, run on a second thread with its own connection.
-//! When SQLite ran them on the writer, every thousandth page stopped all
-//! writes for 2 to 4 ms, which was the p99 latency of a registration on an
-//! idle server. A checkpoint beside the writer cannot empty a log that keeps
+//! SQLite's automatic checkpoint runs on the writing connection every 1,000
+//! log pages, which stopped all writes for 2 to 4 ms on the machine of
+//! docs/benchmarks.md and set the p99 latency of a lightly loaded server. A checkpoint beside the writer cannot empty a log that keeps
 //! growing, so once the log is long the writer copies the last few pages
 //! itself between two batches, and its next transaction starts the log over.
 
@@ -79,16 +79,20 @@ impl Checkpoints {
     /// Counts a commit and wakes the checkpointer if it was waiting for one.
     fn committed(&self) {
         if self.commits.fetch_add(1, Ordering::AcqRel) == 0 {
-            // Taking the lock orders this wake after the checkpointer's last
-            // look at `commits`, so the wake cannot be lost.
-            drop(self.stop.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
-            self.wake.notify_one();
+            self.wake_checkpointer();
         }
     }
 
     /// Clears `catch_up` and wakes the checkpointer, which waits for that.
     fn caught_up(&self) {
         self.catch_up.store(false, Ordering::Release);
+        self.wake_checkpointer();
+    }
+
+    /// Wakes the checkpointer after a change to `commits` or `catch_up`.
+    fn wake_checkpointer(&self) {
+        // The checkpointer reads both while it holds the lock, so taking the
+        // lock here means it either saw the change or is waiting for this wake.
         drop(self.stop.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
         self.wake.notify_one();
     }
@@ -216,7 +220,7 @@ fn run(
             // Between batches: copy the pages the checkpointer has not, so that
             // the next transaction can start the log over.
             if let Err(error) = checkpoint(connection, "PASSIVE") {
-                tracing::warn!(%error, "SQLite checkpoint failed; the write-ahead log grows until one succeeds");
+                tracing::warn!(%error, "SQLite checkpoint failed, so the write-ahead log keeps growing; check the disk's free space and I/O errors");
             }
             checkpoints.caught_up();
         }
@@ -251,9 +255,9 @@ fn checkpoint(connection: &rusqlite::Connection, mode: &str) -> rusqlite::Result
     connection.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| row.get(1))
 }
 
-/// Runs the checkpointer thread: after commits, waits `interval`, copies the
-/// log into the database file without blocking the writer, and asks the
-/// writer to finish the copy once the log is longer than `restart_pages`.
+/// Runs the checkpointer thread: after commits, waits `interval`, then copies
+/// the log into the database file without blocking the writer. Once the log
+/// is longer than `restart_pages`, sets `catch_up` for the writer.
 fn run_checkpoints(
     connection: &rusqlite::Connection,
     checkpoints: &Checkpoints,
@@ -290,7 +294,7 @@ fn run_checkpoints(
             }
             Err(error) if !failures_logged => {
                 failures_logged = true;
-                tracing::warn!(%error, "SQLite checkpoint failed; retrying after the next commits");
+                tracing::warn!(%error, "SQLite checkpoint failed; retrying after the next commits, and check the disk's free space and I/O errors");
             }
             Err(_) => {}
         }
