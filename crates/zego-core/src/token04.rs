@@ -49,8 +49,8 @@ pub struct Token04Error {
 }
 
 impl Token04Error {
-    /// Returns the code when it is one of ZEGO's helper codes (1, 3, 5, 6);
-    /// codes 0 and 7 are this crate's own.
+    /// Returns the code when it is one of ZEGO's helper codes (1, 3, 5, 6).
+    /// Codes 0 and 7 are this crate's own, so they give `None`.
     pub fn zego_code(&self) -> Option<u32> {
         matches!(self.code, 1 | 3 | 5 | 6).then_some(self.code)
     }
