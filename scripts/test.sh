@@ -15,6 +15,13 @@ set -euo pipefail
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO_ROOT"
 
+# Tests talk to loopback only. A proxy in the caller's environment stays in
+# use for downloads (crates, PyPI, apt), but loopback addresses bypass it in
+# every client the tests run, Python's and the Rust test helpers' included.
+loopback_hosts="127.0.0.1,localhost,::1"
+export NO_PROXY="$loopback_hosts${NO_PROXY:+,$NO_PROXY}"
+export no_proxy="$loopback_hosts${no_proxy:+,$no_proxy}"
+
 # Cargo resolves a relative CARGO_TARGET_DIR against its working directory,
 # which is the repository root from here on.
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"

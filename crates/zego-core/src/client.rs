@@ -4,14 +4,16 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use rand::Rng;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use url::Url;
 
 use crate::codes::{self, CodeClass};
 use crate::credentials::{AppId, ServerSecret};
 use crate::error::{error_chain, ApiError, Error};
 use crate::sign::{SignatureScheme, SignedRequest, Signer};
+pub use crate::transport::{is_loopback_host, ProxySetting};
+use crate::transport::{Transport, TransportConfig, TransportError};
 use crate::values::Registration;
 
 /// ZEGO's unified RTC API address, where the guide sends PushRegister.
@@ -116,6 +118,9 @@ pub struct ClientConfig {
     /// bounds the connections (and their buffers) that a burst of
     /// registrations opens.
     pub max_concurrent_requests: usize,
+    /// Whether requests go through a proxy; by default the one the
+    /// environment names (`HTTPS_PROXY` and the like).
+    pub proxy: ProxySetting,
 }
 
 impl Default for ClientConfig {
@@ -128,6 +133,7 @@ impl Default for ClientConfig {
             timeout: Duration::from_secs(10),
             retry: RetryPolicy::default(),
             max_concurrent_requests: 128,
+            proxy: ProxySetting::Environment,
         }
     }
 }
@@ -152,7 +158,7 @@ pub struct ZegoClient {
 /// What every clone of a [`ZegoClient`] shares; a clone costs one counter
 /// increment, which matters because the server clones its state per request.
 struct ClientInner {
-    http: reqwest::Client,
+    http: Transport,
     slots: tokio::sync::Semaphore,
     signer: Signer,
     endpoint: Url,
@@ -163,6 +169,7 @@ impl fmt::Debug for ZegoClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ZegoClient")
             .field("endpoint", &self.inner.endpoint.as_str())
+            .field("proxy", &self.inner.http.proxy())
             .field("signer", &self.inner.signer)
             .field("config", &self.inner.config)
             .finish_non_exhaustive()
@@ -201,17 +208,17 @@ impl ZegoClient {
         if config.max_concurrent_requests == 0 {
             return Err(Error::InvalidConfig("max_concurrent_requests must be at least 1".into()));
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.timeout)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .tcp_nodelay(true)
-            // ZEGO's API does not redirect; following would also cost a URL parse per request.
-            .redirect(reqwest::redirect::Policy::none())
-            .pool_max_idle_per_host(config.max_concurrent_requests)
-            .user_agent(concat!("zego-push/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|error| Error::InvalidConfig(format!("cannot build the HTTP client: {error}")))?;
+        let endpoint_uri: http::Uri = endpoint.as_str().parse().map_err(|error| {
+            Error::InvalidConfig(format!("base URL {:?} is not a URL: {error}", config.base_url))
+        })?;
+        let http = Transport::new(TransportConfig {
+            endpoint: &endpoint_uri,
+            proxy: &config.proxy,
+            connect_timeout: config.connect_timeout,
+            max_idle_per_host: config.max_concurrent_requests,
+            user_agent: concat!("zego-push/", env!("CARGO_PKG_VERSION")),
+        })
+        .map_err(|reason| Error::InvalidConfig(format!("cannot build the HTTP client: {reason}")))?;
         let slots = tokio::sync::Semaphore::new(config.max_concurrent_requests);
         Ok(Self { inner: std::sync::Arc::new(ClientInner { http, slots, signer, endpoint, config }) })
     }
@@ -227,6 +234,12 @@ impl ZegoClient {
     /// Returns the request URL without its query, safe to log.
     pub fn endpoint(&self) -> &str {
         self.inner.endpoint.as_str()
+    }
+
+    /// Returns the proxy that requests go through, without its credentials,
+    /// or `None` when they go straight to the endpoint.
+    pub fn proxy(&self) -> Option<&str> {
+        self.inner.http.proxy()
     }
 
     /// Signs a PushRegister request for `registration` without sending it.
@@ -300,8 +313,15 @@ impl ZegoClient {
     }
 
     async fn send_once(&self, signed: &SignedRequest, attempts: u32) -> Attempt {
-        let url = self.request_url(signed);
-        let mut headers = HeaderMap::new();
+        let uri = match self.request_url(signed).as_str().parse::<http::Uri>() {
+            Ok(uri) => uri,
+            Err(error) => {
+                return Attempt::Fatal(Error::InvalidConfig(format!(
+                    "the request URL cannot be sent: {error}"
+                )))
+            }
+        };
+        let mut headers = HeaderMap::with_capacity(2 + signed.headers.len());
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         for (name, value) in &signed.headers {
             let (Ok(name), Ok(mut value)) =
@@ -315,16 +335,17 @@ impl ZegoClient {
 
         let body = serde_json::to_vec(&signed.body).expect("a JSON value serializes");
         let _slot = self.inner.slots.acquire().await.expect("the semaphore is never closed");
-        let sent = self.inner.http.post(url).headers(headers).body(body).send().await;
-        let response = match sent {
-            Ok(response) => response,
-            Err(error) => return Attempt::Retryable(self.request_error(error, attempts)),
-        };
-
-        let status = response.status();
-        let bytes = match response.bytes().await {
-            Ok(bytes) => bytes,
-            Err(error) => return Attempt::Retryable(self.request_error(error, attempts)),
+        let exchange = self.inner.http.post(uri, headers, body);
+        let (status, bytes) = match tokio::time::timeout(self.inner.config.timeout, exchange).await {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(error)) => return self.transport_failure(error, attempts),
+            Err(_elapsed) => {
+                return Attempt::Retryable(Error::Timeout {
+                    endpoint: self.inner.endpoint.to_string(),
+                    attempts,
+                    timeout: self.inner.config.timeout,
+                })
+            }
         };
         match serde_json::from_slice::<serde_json::Value>(&bytes) {
             Ok(reply) if reply.is_object() => Attempt::Reply(reply),
@@ -353,20 +374,29 @@ impl ZegoClient {
         }
     }
 
-    fn request_error(&self, error: reqwest::Error, attempts: u32) -> Error {
-        if error.is_timeout() {
-            return Error::Timeout {
-                endpoint: self.inner.endpoint.to_string(),
+    fn transport_failure(&self, error: TransportError, attempts: u32) -> Attempt {
+        let endpoint = self.inner.endpoint.to_string();
+        match error {
+            TransportError::ConnectTimeout => Attempt::Retryable(Error::Timeout {
+                endpoint,
                 attempts,
-                timeout: self.inner.config.timeout,
-            };
-        }
-        let reason = error_chain(&error);
-        Error::Transport {
-            endpoint: self.inner.endpoint.to_string(),
-            attempts,
-            reason,
-            source: Some(error.without_url()),
+                timeout: self.inner.config.connect_timeout,
+            }),
+            // Not a ZEGO reply, and a retry would fetch the same body.
+            TransportError::TooLarge(status) => Attempt::Fatal(Error::MalformedReply {
+                endpoint,
+                attempts,
+                status: status.as_u16(),
+                reason: "the reply is larger than 1 MiB".to_owned(),
+                excerpt: String::new(),
+            }),
+            TransportError::Failed(source) => {
+                let mut reason = error_chain(source.as_ref());
+                if let Some(proxy) = self.inner.http.proxy() {
+                    reason = format!("{reason} (through the proxy {proxy})");
+                }
+                Attempt::Retryable(Error::Transport { endpoint, attempts, reason, source: Some(source) })
+            }
         }
     }
 }

@@ -29,7 +29,7 @@ pub enum Error {
         attempts: u32,
         reason: String,
         #[source]
-        source: Option<reqwest::Error>,
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
 
     /// No reply within the configured time.

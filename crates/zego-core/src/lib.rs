@@ -18,9 +18,10 @@ pub mod env;
 pub mod error;
 pub mod sign;
 pub mod token04;
+mod transport;
 pub mod values;
 
-pub use client::{ClientConfig, Region, Registered, RetryPolicy, ZegoClient, DEFAULT_BASE_URL};
+pub use client::{ClientConfig, ProxySetting, Region, Registered, RetryPolicy, ZegoClient, DEFAULT_BASE_URL};
 pub use codes::CodeClass;
 pub use credentials::{AppId, ServerSecret};
 pub use error::{ApiError, Error};

@@ -7,7 +7,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use zego_core::sign::FixedClock;
 use zego_core::{
-    AppId, ClientConfig, Error, Registration, RetryPolicy, ServerSecret, SignatureScheme, Signer, ZegoClient,
+    AppId, ClientConfig, Error, ProxySetting, Registration, RetryPolicy, ServerSecret, SignatureScheme,
+    Signer, ZegoClient,
 };
 use zego_mock::{CodeFault, Faults, MockConfig, MockServer};
 
@@ -29,6 +30,8 @@ fn fast_config(base_url: String, scheme: SignatureScheme) -> ClientConfig {
             base_delay: Duration::from_millis(5),
             max_delay: Duration::from_millis(20),
         },
+        // A proxy from the test's environment must never see these requests.
+        proxy: ProxySetting::Off,
         ..ClientConfig::default()
     }
 }
@@ -254,7 +257,7 @@ async fn non_json_reply_is_malformed() {
 #[tokio::test]
 async fn control_routes_set_faults_and_list_registrations() {
     let mock = start_mock().await;
-    let http = reqwest::Client::new();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let base = mock.base_url();
     let set = http
         .post(format!("{base}/_mock/faults"))
@@ -277,4 +280,122 @@ async fn control_routes_set_faults_and_list_registrations() {
     let reset = http.post(format!("{base}/_mock/reset")).send().await.unwrap();
     assert_eq!(reset.status(), 204);
     assert!(mock.state().registrations().is_empty());
+}
+
+/// Reads a request or CONNECT head (up to the blank line) and returns it
+/// with whatever body bytes arrived in the same reads.
+async fn read_head(stream: &mut tokio::net::TcpStream) -> (String, Vec<u8>) {
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        let read = stream.read(&mut buffer).await.unwrap();
+        assert!(read > 0, "the client closed before sending a whole head");
+        received.extend_from_slice(&buffer[..read]);
+        if let Some(end) = received.windows(4).position(|window| window == b"\r\n\r\n") {
+            let head = String::from_utf8(received[..end].to_vec()).unwrap();
+            return (head, received[end + 4..].to_vec());
+        }
+    }
+}
+
+/// Builds a client that sends through the proxy at `proxy_address` as `user:pass`.
+fn client_through_proxy(base_url: String, proxy_address: std::net::SocketAddr) -> ZegoClient {
+    let mut config = fast_config(base_url, SignatureScheme::Guide);
+    config.proxy = ProxySetting::Url(format!("http://user:pass@{proxy_address}"));
+    ZegoClient::new(AppId::new(APP_ID).unwrap(), ServerSecret::new(SECRET).unwrap(), config).unwrap()
+}
+
+/// Checks that a request head carries `user:pass` (base64) as proxy credentials.
+fn assert_proxy_credentials(head: &str) {
+    assert!(head.to_ascii_lowercase().contains("proxy-authorization: basic dxnlcjpwyxnz"), "{head}");
+}
+
+#[tokio::test]
+async fn http_proxy_gets_absolute_form() {
+    let mock = start_mock().await;
+    let mock_address = mock.addr();
+    let proxy = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_address = proxy.local_addr().unwrap();
+    let heads = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = Arc::clone(&heads);
+    // A forwarding proxy: records each request head, then passes the bytes
+    // on to zego-mock unchanged (hyper accepts absolute-form targets).
+    tokio::spawn(async move {
+        while let Ok((mut client_side, _)) = proxy.accept().await {
+            let seen = Arc::clone(&seen);
+            tokio::spawn(async move {
+                let (head, rest) = read_head(&mut client_side).await;
+                seen.lock().unwrap().push(head.clone());
+                let mut upstream = tokio::net::TcpStream::connect(mock_address).await.unwrap();
+                upstream.write_all(head.as_bytes()).await.unwrap();
+                upstream.write_all(b"\r\n\r\n").await.unwrap();
+                upstream.write_all(&rest).await.unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut client_side, &mut upstream).await;
+            });
+        }
+    });
+
+    let client = client_through_proxy(mock.base_url(), proxy_address);
+    assert_eq!(client.proxy(), Some(format!("http://{proxy_address}").as_str()));
+    client.register(&registration()).await.unwrap();
+
+    assert_eq!(mock.state().registrations().len(), 1);
+    let heads = heads.lock().unwrap();
+    assert_eq!(heads.len(), 1);
+    let request_line = heads[0].lines().next().unwrap();
+    assert!(request_line.starts_with(&format!("POST http://{mock_address}/?")), "{request_line}");
+    assert!(request_line.ends_with(" HTTP/1.1"), "{request_line}");
+    assert_proxy_credentials(&heads[0]);
+}
+
+#[tokio::test]
+async fn https_proxy_gets_connect() {
+    let proxy = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_address = proxy.local_addr().unwrap();
+    let heads = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = Arc::clone(&heads);
+    // A proxy that rejects every tunnel, so nothing leaves this machine.
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = proxy.accept().await {
+            let (head, _) = read_head(&mut stream).await;
+            seen.lock().unwrap().push(head);
+            let _ = stream.write_all(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n").await;
+        }
+    });
+
+    let client = client_through_proxy("https://zego.invalid".into(), proxy_address);
+    let error = client.register(&registration()).await.unwrap_err();
+    let Error::Transport { reason, .. } = &error else { panic!("{error:?}") };
+    assert!(reason.contains(&format!("through the proxy http://{proxy_address}")), "{reason}");
+    assert!(!error.to_string().contains("pass"), "{error}");
+
+    let heads = heads.lock().unwrap();
+    assert_eq!(heads.len(), 3, "each attempt opens its own tunnel");
+    assert_eq!(heads[0].lines().next().unwrap(), "CONNECT zego.invalid:443 HTTP/1.1");
+    assert_proxy_credentials(&heads[0]);
+}
+
+#[tokio::test]
+async fn oversized_reply_is_malformed() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let _ = read_head(&mut stream).await;
+            let body = vec![b' '; 2 << 20];
+            let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len());
+            let _ = stream.write_all(head.as_bytes()).await;
+            let _ = stream.write_all(&body).await;
+        }
+    });
+    let client = ZegoClient::new(
+        AppId::new(APP_ID).unwrap(),
+        ServerSecret::new(SECRET).unwrap(),
+        fast_config(format!("http://{addr}"), SignatureScheme::Guide),
+    )
+    .unwrap();
+    let error = client.register(&registration()).await.unwrap_err();
+    let Error::MalformedReply { reason, attempts, .. } = &error else { panic!("{error:?}") };
+    assert_eq!(reason, "the reply is larger than 1 MiB");
+    assert_eq!(*attempts, 1);
 }

@@ -406,6 +406,7 @@ impl Args {
             timeout: Duration::from_millis(self.zego_timeout_ms.unwrap_or(5_000)),
             retry: RetryPolicy { max_attempts, ..RetryPolicy::default() },
             max_concurrent_requests: self.zego_max_concurrent_requests.unwrap_or(128).max(1),
+            ..ClientConfig::default()
         })
     }
 

@@ -43,12 +43,15 @@ pub async fn check_host(connection: &ConnectionArgs) -> HostChecks {
             return unreachable(check);
         }
     };
-    let http = match reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder()
         .connect_timeout(connection.connect_timeout())
         .timeout(connection.timeout())
-        .user_agent(concat!("zego-push-doctor/", env!("CARGO_PKG_VERSION")))
-        .build()
-    {
+        .user_agent(concat!("zego-push-doctor/", env!("CARGO_PKG_VERSION")));
+    // The same rule as the registration client: a local peer is reached directly.
+    if url.host_str().is_some_and(zego_core::client::is_loopback_host) {
+        builder = builder.no_proxy();
+    }
+    let http = match builder.build() {
         Ok(http) => http,
         Err(error) => {
             let check =
