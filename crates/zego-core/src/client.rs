@@ -2,18 +2,19 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
+use http::Method;
 use rand::Rng;
 use url::Url;
 
 use crate::codes::{self, CodeClass};
 use crate::credentials::{AppId, ServerSecret};
-use crate::error::{error_chain, ApiError, Error};
+use crate::error::{error_chain, through_proxy, ApiError, Error};
 use crate::sign::{SignatureScheme, SignedRequest, Signer};
 pub use crate::transport::{is_loopback_host, ProxySetting};
-use crate::transport::{Transport, TransportConfig, TransportError};
+use crate::transport::{Reply, Transport, TransportConfig, TransportError};
 use crate::values::Registration;
 
 /// ZEGO's unified RTC API address, where the guide sends PushRegister.
@@ -219,6 +220,9 @@ impl ZegoClient {
             user_agent: concat!("zego-push/", env!("CARGO_PKG_VERSION")),
         })
         .map_err(|reason| Error::InvalidConfig(format!("cannot build the HTTP client: {reason}")))?;
+        if let Some(proxy) = http.proxy() {
+            tracing::info!(endpoint = endpoint.as_str(), proxy, "ZEGO requests go through a proxy");
+        }
         let slots = tokio::sync::Semaphore::new(config.max_concurrent_requests);
         Ok(Self { inner: std::sync::Arc::new(ClientInner { http, slots, signer, endpoint, config }) })
     }
@@ -335,38 +339,38 @@ impl ZegoClient {
 
         let body = serde_json::to_vec(&signed.body).expect("a JSON value serializes");
         let _slot = self.inner.slots.acquire().await.expect("the semaphore is never closed");
-        let exchange = self.inner.http.post(uri, headers, body);
-        let (status, bytes) = match tokio::time::timeout(self.inner.config.timeout, exchange).await {
-            Ok(Ok(reply)) => reply,
-            Ok(Err(error)) => return self.transport_failure(error, attempts),
-            Err(_elapsed) => {
-                return Attempt::Retryable(Error::Timeout {
-                    endpoint: self.inner.endpoint.to_string(),
-                    attempts,
-                    timeout: self.inner.config.timeout,
-                })
-            }
+        let exchange = self.inner.http.send(Method::POST, uri, headers, body);
+        let reply = match self.peer().exchange(exchange, attempts).await {
+            Ok(reply) => reply,
+            // Not a ZEGO reply, and a retry would fetch the same body.
+            Err(error @ Error::MalformedReply { .. }) => return Attempt::Fatal(error),
+            Err(error) => return Attempt::Retryable(error),
         };
-        match serde_json::from_slice::<serde_json::Value>(&bytes) {
-            Ok(reply) if reply.is_object() => Attempt::Reply(reply),
+        match serde_json::from_slice::<serde_json::Value>(&reply.body) {
+            Ok(parsed) if parsed.is_object() => Attempt::Reply(parsed),
             parsed => {
-                let body = String::from_utf8_lossy(&bytes);
-                if status.is_server_error() {
+                let proxy = self.inner.http.proxy();
+                let body = String::from_utf8_lossy(&reply.body);
+                if reply.status.is_server_error() {
                     return Attempt::Retryable(Error::Transport {
                         endpoint: self.inner.endpoint.to_string(),
                         attempts,
-                        reason: format!("HTTP {status} without a ZEGO reply"),
+                        reason: format!("HTTP {} without a ZEGO reply{}", reply.status, through_proxy(proxy)),
                         source: None,
                     });
                 }
-                let reason = match parsed {
+                let mut reason = match parsed {
                     Ok(_) => "the JSON is not an object".to_owned(),
                     Err(error) => format!("invalid JSON: {error}"),
                 };
+                if let Some(proxy) = proxy {
+                    // A proxy's own error page (403, 407) looks the same from here.
+                    reason = format!("{reason}; the reply may come from the proxy {proxy}");
+                }
                 Attempt::Fatal(Error::MalformedReply {
                     endpoint: self.inner.endpoint.to_string(),
                     attempts,
-                    status: status.as_u16(),
+                    status: reply.status.as_u16(),
                     reason,
                     excerpt: excerpt(&body),
                 })
@@ -374,31 +378,115 @@ impl ZegoClient {
         }
     }
 
-    fn transport_failure(&self, error: TransportError, attempts: u32) -> Attempt {
-        let endpoint = self.inner.endpoint.to_string();
-        match error {
-            TransportError::ConnectTimeout => Attempt::Retryable(Error::Timeout {
-                endpoint,
-                attempts,
-                timeout: self.inner.config.connect_timeout,
-            }),
-            // Not a ZEGO reply, and a retry would fetch the same body.
-            TransportError::TooLarge(status) => Attempt::Fatal(Error::MalformedReply {
-                endpoint,
-                attempts,
-                status: status.as_u16(),
-                reason: "the reply is larger than 1 MiB".to_owned(),
-                excerpt: String::new(),
-            }),
-            TransportError::Failed(source) => {
-                let mut reason = error_chain(source.as_ref());
-                if let Some(proxy) = self.inner.http.proxy() {
-                    reason = format!("{reason} (through the proxy {proxy})");
-                }
-                Attempt::Retryable(Error::Transport { endpoint, attempts, reason, source: Some(source) })
-            }
+    fn peer(&self) -> Peer<'_> {
+        Peer {
+            endpoint: self.inner.endpoint.as_str(),
+            proxy: self.inner.http.proxy(),
+            connect_timeout: self.inner.config.connect_timeout,
+            timeout: self.inner.config.timeout,
         }
     }
+}
+
+/// The request target that failure messages name: endpoint, proxy and timeouts.
+struct Peer<'a> {
+    endpoint: &'a str,
+    proxy: Option<&'a str>,
+    connect_timeout: Duration,
+    timeout: Duration,
+}
+
+impl Peer<'_> {
+    /// Runs one exchange within the total timeout and turns its failure into an [`Error`].
+    async fn exchange(
+        &self,
+        exchange: impl std::future::Future<Output = Result<Reply, TransportError>>,
+        attempts: u32,
+    ) -> Result<Reply, Error> {
+        match tokio::time::timeout(self.timeout, exchange).await {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(error)) => Err(self.failure(error, attempts)),
+            Err(_elapsed) => Err(self.timed_out(self.timeout, attempts)),
+        }
+    }
+
+    fn timed_out(&self, timeout: Duration, attempts: u32) -> Error {
+        Error::Timeout {
+            endpoint: self.endpoint.to_owned(),
+            attempts,
+            timeout,
+            proxy: self.proxy.map(str::to_owned),
+        }
+    }
+
+    fn failure(&self, error: TransportError, attempts: u32) -> Error {
+        match error {
+            TransportError::ConnectTimeout => self.timed_out(self.connect_timeout, attempts),
+            TransportError::TooLarge(status) => Error::MalformedReply {
+                endpoint: self.endpoint.to_owned(),
+                attempts,
+                status: status.as_u16(),
+                reason: format!("the reply is larger than 1 MiB{}", through_proxy(self.proxy)),
+                excerpt: String::new(),
+            },
+            TransportError::Failed(source) => Error::Transport {
+                endpoint: self.endpoint.to_owned(),
+                attempts,
+                reason: format!("{}{}", error_chain(source.as_ref()), through_proxy(self.proxy)),
+                source: Some(source),
+            },
+        }
+    }
+}
+
+/// The reply of a host to [`probe_host`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostReply {
+    /// The base URL as requested, with a trailing slash.
+    pub url: String,
+    pub status: u16,
+    /// The `Date` header, as sent.
+    pub date: Option<String>,
+    /// Time from sending the request to the end of the reply.
+    pub elapsed: Duration,
+    /// The proxy the request went through, without its credentials.
+    pub proxy: Option<String>,
+}
+
+/// Sends one `GET` to `base_url` by the route a [`ZegoClient`] would take
+/// (the same proxy rules, TLS roots and timeouts) and returns the reply.
+/// Any HTTP status counts as a reply; only a failure to get one is an error.
+pub async fn probe_host(
+    base_url: &str,
+    proxy: &ProxySetting,
+    connect_timeout: Duration,
+    timeout: Duration,
+) -> Result<HostReply, Error> {
+    let endpoint = parse_base_url(base_url)?;
+    let uri: http::Uri = endpoint
+        .as_str()
+        .parse()
+        .map_err(|error| Error::InvalidConfig(format!("base URL {base_url:?} is not a URL: {error}")))?;
+    let http = Transport::new(TransportConfig {
+        endpoint: &uri,
+        proxy,
+        connect_timeout,
+        max_idle_per_host: 1,
+        user_agent: concat!("zego-push/", env!("CARGO_PKG_VERSION")),
+    })
+    .map_err(|reason| Error::InvalidConfig(format!("cannot build the HTTP client: {reason}")))?;
+    let peer = Peer { endpoint: endpoint.as_str(), proxy: http.proxy(), connect_timeout, timeout };
+
+    let started = Instant::now();
+    let exchange = http.send(Method::GET, uri, HeaderMap::new(), Vec::new());
+    let reply = peer.exchange(exchange, 1).await?;
+    Ok(HostReply {
+        url: endpoint.to_string(),
+        status: reply.status.as_u16(),
+        date: reply.headers.get(http::header::DATE).and_then(|value| value.to_str().ok()).map(str::to_owned),
+        elapsed: started.elapsed(),
+        proxy: http.proxy().map(str::to_owned),
+    })
 }
 
 fn parse_base_url(base_url: &str) -> Result<Url, Error> {

@@ -33,8 +33,17 @@ pub enum Error {
     },
 
     /// No reply within the configured time.
-    #[error("ZEGO at {endpoint} did not reply within {timeout:?} ({attempts} attempt(s))")]
-    Timeout { endpoint: String, attempts: u32, timeout: Duration },
+    #[error(
+        "ZEGO at {endpoint} did not reply within {timeout:?} ({attempts} attempt(s)){}",
+        through_proxy(.proxy.as_deref())
+    )]
+    Timeout {
+        endpoint: String,
+        attempts: u32,
+        timeout: Duration,
+        /// The proxy the requests went through, without its credentials.
+        proxy: Option<String>,
+    },
 
     /// ZEGO replied with a non-zero `Code`. Boxed because the reply it
     /// carries would make every `Result` of this crate large.
@@ -96,6 +105,12 @@ impl From<ApiError> for Error {
 
 /// Joins an error and its causes as "error: cause: cause", leaving out a
 /// cause whose text the message already contains.
+/// Returns " (through the proxy URL)" for messages about a proxied request,
+/// or nothing without a proxy.
+pub fn through_proxy(proxy: Option<&str>) -> String {
+    proxy.map(|proxy| format!(" (through the proxy {proxy})")).unwrap_or_default()
+}
+
 pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = error.source();

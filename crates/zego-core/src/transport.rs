@@ -7,8 +7,9 @@
 //! the proxy in absolute form.
 //!
 //! `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY` are read in upper or
-//! lower case (`HTTP_PROXY` is ignored when `REQUEST_METHOD` is set, as in a
-//! CGI script). An endpoint on a loopback address never uses the
+//! lower case. When `REQUEST_METHOD` is set, as in a CGI script, hyper-util
+//! ignores them all, because a CGI client could set `HTTP_PROXY` through a
+//! `Proxy:` request header. An endpoint on a loopback address never uses the
 //! environment's proxy, because a proxy cannot reach this machine's loopback
 //! and requests to a local peer such as zego-mock must stay on the machine.
 
@@ -21,7 +22,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{HeaderValue, PROXY_AUTHORIZATION};
-use http::{HeaderMap, Request, StatusCode, Uri};
+use http::{HeaderMap, Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::rt::{Read, ReadBufCursor, Write};
 use hyper_rustls::HttpsConnector;
@@ -72,6 +73,13 @@ pub(crate) enum TransportError {
     TooLarge(StatusCode),
 }
 
+/// A reply read to its end.
+pub(crate) struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
 /// A pooled HTTP/1.1 client bound to one endpoint's route.
 #[derive(Clone)]
 pub(crate) struct Transport {
@@ -95,10 +103,14 @@ impl Transport {
             ProxySetting::Environment => Some(Matcher::from_env()),
             ProxySetting::Off => None,
             ProxySetting::Url(url) => {
+                // The URL may hold a password, so messages show at most its scheme, host and port.
                 let parsed: Uri =
-                    url.parse().map_err(|error| format!("proxy {url:?} is not a URL: {error}"))?;
-                if parsed.scheme_str() != Some("http") || parsed.host().is_none() {
-                    return Err(format!("proxy {url:?} must be an http:// URL with a host"));
+                    url.parse().map_err(|error| format!("the proxy URL is invalid: {error}"))?;
+                if parsed.host().is_none() {
+                    return Err("the proxy URL has no host".to_owned());
+                }
+                if parsed.scheme_str() != Some("http") {
+                    return Err(format!("the proxy {} must be an http:// URL", without_credentials(&parsed)));
                 }
                 Some(Matcher::builder().all(url.clone()).build())
             }
@@ -112,8 +124,13 @@ impl Transport {
             Some(intercept) => {
                 let proxy_uri = intercept.uri().clone();
                 if proxy_uri.scheme_str() != Some("http") {
+                    let variable = if config.endpoint.scheme_str() == Some("https") {
+                        "HTTPS_PROXY"
+                    } else {
+                        "HTTP_PROXY"
+                    };
                     return Err(format!(
-                        "the proxy for {} must be an http:// URL; {} is not supported",
+                        "the proxy for {} ({variable} or ALL_PROXY) must be an http:// URL; {} is not supported",
                         config.endpoint,
                         without_credentials(&proxy_uri)
                     ));
@@ -148,7 +165,7 @@ impl Transport {
             .with_tls_config(tls)
             .https_or_http()
             .enable_http1()
-            .wrap_connector(RouteConnector { http, route });
+            .wrap_connector(RouteConnector { http, route, connect_timeout: config.connect_timeout });
 
         let client = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
@@ -169,26 +186,30 @@ impl Transport {
         self.proxy.as_deref()
     }
 
-    /// Sends one POST and reads the whole reply.
-    pub async fn post(
+    /// Sends one request and reads the whole reply.
+    pub async fn send(
         &self,
+        method: Method,
         uri: Uri,
         mut headers: HeaderMap,
         body: Vec<u8>,
-    ) -> Result<(StatusCode, Bytes), TransportError> {
+    ) -> Result<Reply, TransportError> {
         headers.insert(http::header::USER_AGENT, self.user_agent.clone());
         if let Some(auth) = &self.proxy_authorization {
             headers.insert(PROXY_AUTHORIZATION, auth.clone());
         }
-        let mut request = Request::post(uri)
+        let mut request = Request::builder()
+            .method(method)
+            .uri(uri)
             .body(Full::new(Bytes::from(body)))
             .map_err(|error| TransportError::Failed(Box::new(error)))?;
         *request.headers_mut() = headers;
 
         let response = self.client.request(request).await.map_err(classify)?;
         let status = response.status();
-        match Limited::new(response.into_body(), MAX_REPLY_BYTES).collect().await {
-            Ok(collected) => Ok((status, collected.to_bytes())),
+        let (parts, body) = response.into_parts();
+        match Limited::new(body, MAX_REPLY_BYTES).collect().await {
+            Ok(collected) => Ok(Reply { status, headers: parts.headers, body: collected.to_bytes() }),
             Err(error) if error.is::<http_body_util::LengthLimitError>() => {
                 Err(TransportError::TooLarge(status))
             }
@@ -249,6 +270,8 @@ enum Route {
 struct RouteConnector {
     http: HttpConnector,
     route: Route,
+    /// Also bounds the CONNECT exchange, which the TCP connector's own timeout does not cover.
+    connect_timeout: Duration,
 }
 
 impl tower_service::Service<Uri> for RouteConnector {
@@ -271,8 +294,13 @@ impl tower_service::Service<Uri> for RouteConnector {
                 Box::pin(async move { Ok(ProxyAwareStream { io: connecting.await?, to_http_proxy: true }) })
             }
             Route::Tunnel(tunnel) => {
-                let connecting = tunnel.call(dst);
-                Box::pin(async move { Ok(ProxyAwareStream { io: connecting.await?, to_http_proxy: false }) })
+                let connecting = tokio::time::timeout(self.connect_timeout, tunnel.call(dst));
+                Box::pin(async move {
+                    let io = connecting.await.map_err(|_elapsed| {
+                        io::Error::new(io::ErrorKind::TimedOut, "the proxy did not open the tunnel in time")
+                    })??;
+                    Ok(ProxyAwareStream { io, to_http_proxy: false })
+                })
             }
         }
     }
@@ -380,8 +408,19 @@ mod tests {
                 .err()
                 .expect("an https proxy is rejected");
         assert!(error.contains("must be an http:// URL"), "{error}");
-        let error = transport("https://zego.invalid/", &ProxySetting::Url("not a url".into())).err().unwrap();
-        assert!(error.contains("is not a URL"), "{error}");
+        let error = transport(
+            "https://zego.invalid/",
+            &ProxySetting::Url("https://user:secret@proxy.invalid".into()),
+        )
+        .err()
+        .unwrap();
+        assert!(!error.contains("secret"), "{error}");
+        let error =
+            transport("https://zego.invalid/", &ProxySetting::Url("http://user:se cret@proxy".into()))
+                .err()
+                .unwrap();
+        assert!(error.contains("is invalid"), "{error}");
+        assert!(!error.contains("cret"), "{error}");
     }
 
     #[test]

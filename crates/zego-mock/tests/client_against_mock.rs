@@ -399,3 +399,112 @@ async fn oversized_reply_is_malformed() {
     assert_eq!(reason, "the reply is larger than 1 MiB");
     assert_eq!(*attempts, 1);
 }
+
+#[tokio::test]
+async fn connect_timeout_is_timeout() {
+    // A listener that never accepts, with a backlog of one: once its accept
+    // queue is full, the kernel drops further SYNs and connecting hangs.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(1).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut queued = Vec::new();
+    loop {
+        match tokio::time::timeout(Duration::from_millis(300), tokio::net::TcpStream::connect(addr)).await {
+            Ok(stream) => queued.push(stream.unwrap()),
+            Err(_elapsed) => break,
+        }
+        assert!(queued.len() < 64, "the accept queue never filled");
+    }
+
+    let mut config = fast_config(format!("http://{addr}"), SignatureScheme::Guide);
+    config.connect_timeout = Duration::from_millis(200);
+    config.retry.max_attempts = 1;
+    let client =
+        ZegoClient::new(AppId::new(APP_ID).unwrap(), ServerSecret::new(SECRET).unwrap(), config).unwrap();
+    let error = client.register(&registration()).await.unwrap_err();
+    let Error::Timeout { timeout, proxy, .. } = &error else { panic!("{error:?}") };
+    assert_eq!(*timeout, Duration::from_millis(200));
+    assert_eq!(*proxy, None);
+    drop(listener);
+}
+
+#[tokio::test]
+async fn silent_proxy_tunnel_times_out() {
+    let proxy = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_address = proxy.local_addr().unwrap();
+    // Accepts connections and never replies to the CONNECT.
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = proxy.accept().await {
+            held.push(stream);
+        }
+    });
+
+    let mut config = fast_config("https://zego.invalid".into(), SignatureScheme::Guide);
+    config.proxy = ProxySetting::Url(format!("http://{proxy_address}"));
+    config.connect_timeout = Duration::from_millis(200);
+    config.retry.max_attempts = 1;
+    let client =
+        ZegoClient::new(AppId::new(APP_ID).unwrap(), ServerSecret::new(SECRET).unwrap(), config).unwrap();
+    let error = client.register(&registration()).await.unwrap_err();
+    let Error::Timeout { timeout, .. } = &error else { panic!("{error:?}") };
+    assert_eq!(*timeout, Duration::from_millis(200));
+    assert!(error.to_string().ends_with(&format!("(through the proxy http://{proxy_address})")), "{error}");
+}
+
+#[tokio::test]
+async fn proxy_error_page_names_proxy() {
+    let proxy = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_address = proxy.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = proxy.accept().await {
+            let _ = read_head(&mut stream).await;
+            let page = "<html>Access denied</html>";
+            let reply = format!("HTTP/1.1 403 Forbidden\r\ncontent-length: {}\r\n\r\n{page}", page.len());
+            let _ = stream.write_all(reply.as_bytes()).await;
+        }
+    });
+
+    let client = client_through_proxy("http://zego.invalid".into(), proxy_address);
+    let error = client.register(&registration()).await.unwrap_err();
+    let Error::MalformedReply { status, reason, attempts, .. } = &error else { panic!("{error:?}") };
+    assert_eq!(*status, 403);
+    assert_eq!(*attempts, 1);
+    assert!(
+        reason.ends_with(&format!("the reply may come from the proxy http://{proxy_address}")),
+        "{reason}"
+    );
+    assert!(!error.to_string().contains("pass"), "{error}");
+}
+
+#[tokio::test]
+async fn probe_host_reports_status_and_date() {
+    let mock = start_mock().await;
+    let reply = zego_core::client::probe_host(
+        &mock.base_url(),
+        &ProxySetting::Off,
+        Duration::from_secs(2),
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply.url, format!("{}/", mock.base_url()));
+    assert!(reply.date.is_some(), "{reply:?}");
+    assert_eq!(reply.proxy, None);
+    assert!(reply.status >= 200, "{reply:?}");
+}
+
+#[tokio::test]
+async fn probe_host_refused_is_transport() {
+    let port = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
+    let error = zego_core::client::probe_host(
+        &format!("http://127.0.0.1:{port}"),
+        &ProxySetting::Off,
+        Duration::from_secs(2),
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(error, Error::Transport { attempts: 1, .. }), "{error:?}");
+}

@@ -183,6 +183,7 @@ mod tests {
             endpoint: "http://127.0.0.1:1/".into(),
             attempts: 1,
             timeout: std::time::Duration::from_secs(1),
+            proxy: None,
         };
         assert_eq!(exit_code_of(&timeout), ExitCode::Unreachable);
     }

@@ -397,3 +397,80 @@ fn doctor_reports_app_id() {
     let (_, document) = run_json(zego_push_for(&mock).args(["--json", "doctor", "--skip-register"]));
     assert_eq!(check(&document, "credentials")["details"]["app_id"].to_string(), APP_ID);
 }
+
+/// Starts a loopback proxy that replies to every request, CONNECT included,
+/// with HTTP 403 and a Date header, and records each request's first line.
+fn serve_rejecting_proxy() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{Read, Write};
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port binds");
+    let address = listener.local_addr().expect("the listener has an address");
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = std::sync::Arc::clone(&lines);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = [0u8; 4096];
+            let read = stream.read(&mut request).unwrap_or(0);
+            let text = String::from_utf8_lossy(&request[..read]);
+            seen.lock().unwrap().push(text.lines().next().unwrap_or_default().to_owned());
+            let date = httpdate::fmt_http_date(SystemTime::now());
+            let reply = format!(
+                "HTTP/1.1 403 Forbidden\r\nDate: {date}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            let _ = stream.write_all(reply.as_bytes());
+        }
+    });
+    (format!("{address}"), lines)
+}
+
+#[test]
+fn doctor_names_proxy_it_used() {
+    let (proxy, lines) = serve_rejecting_proxy();
+    let output = run(zego_push_at("http://zego.invalid")
+        .env("HTTP_PROXY", format!("http://user:hunter2@{proxy}"))
+        .args(["--json", "doctor", "--skip-register"]));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let document: Value = serde_json::from_str(&stdout).expect("doctor prints JSON");
+    assert_eq!(status(&document, "host_reachable"), "pass", "{document}");
+    let summary = check(&document, "host_reachable")["summary"].as_str().expect("summary is a string");
+    assert!(summary.contains("answered HTTP 403"), "{summary}");
+    assert!(summary.ends_with(&format!("(through the proxy http://{proxy})")), "{summary}");
+    assert_eq!(lines.lock().unwrap().first().map(String::as_str), Some("GET http://zego.invalid/ HTTP/1.1"));
+    assert!(!stdout.contains("hunter2"), "{stdout}");
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("hunter2"));
+}
+
+#[test]
+fn doctor_tunnel_failure_names_proxy() {
+    let (proxy, lines) = serve_rejecting_proxy();
+    let (code, document) =
+        run_json(zego_push_at("https://zego.invalid").env("HTTPS_PROXY", format!("http://{proxy}")).args([
+            "--json",
+            "doctor",
+            "--skip-register",
+        ]));
+    assert_eq!(code, 5, "{document}");
+    assert_eq!(status(&document, "host_reachable"), "fail", "{document}");
+    let summary = check(&document, "host_reachable")["summary"].as_str().expect("summary is a string");
+    assert!(summary.contains(&format!("(through the proxy http://{proxy})")), "{summary}");
+    assert_eq!(lines.lock().unwrap().first().map(String::as_str), Some("CONNECT zego.invalid:443 HTTP/1.1"));
+}
+
+#[test]
+fn doctor_reaches_loopback_without_proxy() {
+    let mock = Mock::start();
+    let (proxy, lines) = serve_rejecting_proxy();
+    let (code, document) = run_json(
+        zego_push_for(&mock)
+            // The test script lists loopback in NO_PROXY; the bypass must hold without it.
+            .env_remove("NO_PROXY")
+            .env_remove("no_proxy")
+            .env("HTTP_PROXY", format!("http://{proxy}"))
+            .env("HTTPS_PROXY", format!("http://{proxy}"))
+            .args(["--json", "doctor"]),
+    );
+    assert_eq!(code, 0, "{document}");
+    assert_eq!(status(&document, "push_register"), "pass", "{document}");
+    assert!(lines.lock().unwrap().is_empty(), "the proxy saw {:?}", lines.lock().unwrap());
+}

@@ -1,7 +1,9 @@
 //! The host checks: one `GET` to the base URL tells whether the host is
 //! reachable, and its `Date` header gives the host's clock.
 
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use zego_core::ProxySetting;
 
 use super::{Check, Status};
 use crate::cli::ConnectionArgs;
@@ -34,64 +36,50 @@ pub async fn check_host(connection: &ConnectionArgs) -> HostChecks {
             return unreachable(check);
         }
     };
-    let url = match reqwest::Url::parse(&base_url) {
-        Ok(url) if matches!(url.scheme(), "http" | "https") => url,
-        _ => {
-            let check =
-                Check::new("host_reachable", Status::Fail, format!("{base_url:?} is not an http(s) URL"))
-                    .with_fix("give --base-url as https://HOST, or http://HOST:PORT for a local peer");
-            return unreachable(check);
-        }
-    };
-    let mut builder = reqwest::Client::builder()
-        .connect_timeout(connection.connect_timeout())
-        .timeout(connection.timeout())
-        .user_agent(concat!("zego-push-doctor/", env!("CARGO_PKG_VERSION")));
-    // The same rule as the registration client: a local peer is reached directly.
-    if url.host_str().is_some_and(zego_core::client::is_loopback_host) {
-        builder = builder.no_proxy();
-    }
-    let http = match builder.build() {
-        Ok(http) => http,
-        Err(error) => {
-            let check =
-                Check::new("host_reachable", Status::Fail, format!("cannot build an HTTP client: {error}"));
-            return unreachable(check);
-        }
-    };
-
-    tracing::info!(url = url.as_str(), "checking that the ZEGO host responds");
+    tracing::info!(url = base_url.as_str(), "checking that the ZEGO host responds");
+    // The same route as registrations take: proxy rules, TLS roots, timeouts.
     let sent_at = SystemTime::now();
-    let started = Instant::now();
-    let response = match http.get(url.clone()).send().await {
-        Ok(response) => response,
+    let probe = zego_core::client::probe_host(
+        &base_url,
+        &ProxySetting::Environment,
+        connection.connect_timeout(),
+        connection.timeout(),
+    )
+    .await;
+    let reply = match probe {
+        Ok(reply) => reply,
+        Err(error @ zego_core::Error::InvalidConfig(_)) => {
+            let check = Check::new("host_reachable", Status::Fail, error.to_string()).with_fix(
+                "give --base-url as https://HOST, or http://HOST:PORT for a local peer, \
+                 and an http:// proxy in HTTPS_PROXY, HTTP_PROXY or ALL_PROXY",
+            );
+            return unreachable(check);
+        }
         Err(error) => {
-            let check = Check::new(
-                "host_reachable",
-                Status::Fail,
-                format!("{url} did not answer: {}", zego_core::error::error_chain(&error)),
-            )
-            .with_fix("check the network, proxy and firewall, and --base-url or --region");
+            let check = Check::new("host_reachable", Status::Fail, format!("no reply: {error}"))
+                .with_fix("check the network, proxy and firewall, and --base-url or --region");
             return unreachable(check);
         }
     };
-    let elapsed = started.elapsed();
 
+    let via = zego_core::error::through_proxy(reply.proxy.as_deref());
     let host = Check::new(
         "host_reachable",
         Status::Pass,
-        format!("{url} answered HTTP {} in {} ms", response.status().as_u16(), elapsed.as_millis()),
+        format!("{} answered HTTP {} in {} ms{via}", reply.url, reply.status, reply.elapsed.as_millis()),
     );
-    let clock = match response.headers().get(reqwest::header::DATE) {
-        None => Check::new("clock_skew", Status::Warn, "not measured: the host's reply has no Date header")
-            .with_fix("compare this machine's clock with an NTP server (timedatectl status)"),
-        Some(value) => match value.to_str().ok().and_then(|text| httpdate::parse_http_date(text).ok()) {
-            None => {
+    let clock = match reply.date {
+        None => {
+            Check::new("clock_skew", Status::Warn, format!("not measured: the reply{via} has no Date header"))
+                .with_fix("compare this machine's clock with an NTP server (timedatectl status)")
+        }
+        Some(value) => match httpdate::parse_http_date(&value) {
+            Err(_) => {
                 Check::new("clock_skew", Status::Warn, format!("not measured: invalid Date header {value:?}"))
                     .with_fix("compare this machine's clock with an NTP server (timedatectl status)")
             }
             // The reply was written between sending and receiving: compare with the midpoint.
-            Some(host_time) => clock_check(unix_seconds(sent_at + elapsed / 2) - unix_seconds(host_time)),
+            Ok(host_time) => clock_check(unix_seconds(sent_at + reply.elapsed / 2) - unix_seconds(host_time)),
         },
     };
     HostChecks { host, clock, reachable: true }
