@@ -364,8 +364,12 @@ impl ZegoClient {
                     Err(error) => format!("invalid JSON: {error}"),
                 };
                 if let Some(proxy) = proxy {
-                    // A proxy's own error page (403, 407) looks the same from here.
-                    reason = format!("{reason}; the reply may come from the proxy {proxy}");
+                    reason = if reply.status == http::StatusCode::PROXY_AUTHENTICATION_REQUIRED {
+                        format!("the proxy {proxy} requires credentials: put user:password@ in the proxy URL")
+                    } else {
+                        // A proxy's own error page (403, 502) looks the same from here.
+                        format!("{reason}; the reply may come from the proxy {proxy}")
+                    };
                 }
                 Attempt::Fatal(Error::MalformedReply {
                     endpoint: self.inner.endpoint.to_string(),

@@ -34,7 +34,7 @@ pub enum Error {
 
     /// No reply within the configured time.
     #[error(
-        "ZEGO at {endpoint} did not reply within {timeout:?} ({attempts} attempt(s)){}",
+        "ZEGO at {endpoint}{} did not reply within {timeout:?} ({attempts} attempt(s))",
         through_proxy(.proxy.as_deref())
     )]
     Timeout {

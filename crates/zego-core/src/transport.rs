@@ -100,7 +100,10 @@ impl Transport {
 
         let matcher = match config.proxy {
             ProxySetting::Environment if is_loopback(config.endpoint) => None,
-            ProxySetting::Environment => Some(Matcher::from_env()),
+            ProxySetting::Environment => {
+                check_environment(config.endpoint)?;
+                Some(Matcher::from_env())
+            }
             ProxySetting::Off => None,
             ProxySetting::Url(url) => {
                 // The URL may hold a password, so messages show at most its scheme, host and port.
@@ -215,6 +218,53 @@ impl Transport {
             }
             Err(error) => Err(TransportError::Failed(error)),
         }
+    }
+}
+
+/// Checks the proxy variable that applies to `endpoint`, in the order
+/// hyper-util reads them, so that a typo stops the client instead of
+/// sending requests past the proxy (hyper-util ignores a value it cannot use).
+fn check_environment(endpoint: &Uri) -> Result<(), String> {
+    if std::env::var_os("REQUEST_METHOD").is_some() {
+        return Ok(());
+    }
+    let own = if endpoint.scheme_str() == Some("https") {
+        ["HTTPS_PROXY", "https_proxy"]
+    } else {
+        ["HTTP_PROXY", "http_proxy"]
+    };
+    for pair in [own, ["ALL_PROXY", "all_proxy"]] {
+        // The first variable of a pair that is set counts, even when it is empty.
+        let Some((name, value)) =
+            pair.iter().find_map(|name| std::env::var(name).ok().map(|value| (*name, value)))
+        else {
+            continue;
+        };
+        if value.trim().is_empty() {
+            continue;
+        }
+        return check_proxy_value(name, &value);
+    }
+    Ok(())
+}
+
+/// Checks that the value of the proxy variable `name` is an `http://` proxy
+/// (a value without a scheme counts as one). The message names the variable
+/// but never shows its value, which may hold a password.
+fn check_proxy_value(name: &str, value: &str) -> Result<(), String> {
+    let usage = "use http://[user:password@]host:port";
+    let Ok(uri) = value.trim().parse::<Uri>() else {
+        return Err(format!("{name} is not a valid proxy URL; {usage}"));
+    };
+    if uri.host().is_none() {
+        return Err(format!("{name} names no proxy host; {usage}"));
+    }
+    match uri.scheme_str() {
+        None | Some("http") => Ok(()),
+        Some(scheme @ ("https" | "socks4" | "socks4a" | "socks5" | "socks5h")) => {
+            Err(format!("{name} names a {scheme}:// proxy, which is not supported; {usage}"))
+        }
+        Some(_) => Err(format!("{name} is not a valid proxy URL; {usage}")),
     }
 }
 
@@ -399,6 +449,29 @@ mod tests {
             max_idle_per_host: 1,
             user_agent: "test",
         })
+    }
+
+    #[test]
+    fn proxy_values_checked() {
+        for value in [
+            "http://proxy.example:3128",
+            "http://user:pass@10.0.0.1:3128",
+            "proxy.example:3128",
+            " http://p:1 ",
+        ] {
+            assert_eq!(check_proxy_value("HTTPS_PROXY", value), Ok(()), "{value}");
+        }
+        for value in [
+            "htp://user:s3cret@proxy:1",
+            "http://user:s3 cret@proxy:1",
+            "socks5://user:s3cret@proxy:1",
+            "https://user:s3cret@proxy:1",
+            "http://",
+        ] {
+            let error = check_proxy_value("https_proxy", value).expect_err(value);
+            assert!(error.starts_with("https_proxy "), "{error}");
+            assert!(!error.contains("s3"), "{error}");
+        }
     }
 
     #[test]

@@ -450,22 +450,27 @@ async fn silent_proxy_tunnel_times_out() {
     let error = client.register(&registration()).await.unwrap_err();
     let Error::Timeout { timeout, .. } = &error else { panic!("{error:?}") };
     assert_eq!(*timeout, Duration::from_millis(200));
-    assert!(error.to_string().ends_with(&format!("(through the proxy http://{proxy_address})")), "{error}");
+    assert!(error.to_string().contains(&format!(" (through the proxy http://{proxy_address}) ")), "{error}");
 }
 
-#[tokio::test]
-async fn proxy_error_page_names_proxy() {
+/// Starts a loopback proxy that replies to every request with `status_line` and a short page.
+async fn serve_status_proxy(status_line: &'static str) -> std::net::SocketAddr {
     let proxy = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let proxy_address = proxy.local_addr().unwrap();
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = proxy.accept().await {
             let _ = read_head(&mut stream).await;
             let page = "<html>Access denied</html>";
-            let reply = format!("HTTP/1.1 403 Forbidden\r\ncontent-length: {}\r\n\r\n{page}", page.len());
+            let reply = format!("HTTP/1.1 {status_line}\r\ncontent-length: {}\r\n\r\n{page}", page.len());
             let _ = stream.write_all(reply.as_bytes()).await;
         }
     });
+    proxy_address
+}
 
+#[tokio::test]
+async fn proxy_error_page_names_proxy() {
+    let proxy_address = serve_status_proxy("403 Forbidden").await;
     let client = client_through_proxy("http://zego.invalid".into(), proxy_address);
     let error = client.register(&registration()).await.unwrap_err();
     let Error::MalformedReply { status, reason, attempts, .. } = &error else { panic!("{error:?}") };
@@ -476,6 +481,21 @@ async fn proxy_error_page_names_proxy() {
         "{reason}"
     );
     assert!(!error.to_string().contains("pass"), "{error}");
+}
+
+#[tokio::test]
+async fn proxy_407_asks_for_credentials() {
+    let proxy_address = serve_status_proxy("407 Proxy Authentication Required").await;
+    let client = client_through_proxy("http://zego.invalid".into(), proxy_address);
+    let error = client.register(&registration()).await.unwrap_err();
+    let Error::MalformedReply { status, reason, .. } = &error else { panic!("{error:?}") };
+    assert_eq!(*status, 407);
+    assert_eq!(
+        reason,
+        &format!(
+            "the proxy http://{proxy_address} requires credentials: put user:password@ in the proxy URL"
+        )
+    );
 }
 
 #[tokio::test]

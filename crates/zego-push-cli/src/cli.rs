@@ -148,6 +148,8 @@ pub struct ProtocolArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ConnectionArgs {
     /// ZEGO API base URL; overrides --region [default: https://rtc-api.zego.im].
+    /// Requests use the proxy in HTTPS_PROXY, HTTP_PROXY or ALL_PROXY unless
+    /// NO_PROXY lists the host or the URL is on loopback.
     #[arg(long, env = env::BASE_URL, value_name = "URL")]
     pub base_url: Option<String>,
 
@@ -159,7 +161,8 @@ pub struct ConnectionArgs {
     #[arg(long, env = env::TIMEOUT_MS, default_value_t = 5_000, value_name = "MS", value_parser = parse_timeout_ms)]
     pub timeout_ms: u64,
 
-    /// Time allowed to connect to ZEGO, in milliseconds; 1 to 600000.
+    /// Time allowed to connect to ZEGO (through a proxy: to the proxy, and to
+    /// open the tunnel), in milliseconds; 1 to 600000.
     #[arg(long, env = env::CONNECT_TIMEOUT_MS, default_value_t = 2_000, value_name = "MS", value_parser = parse_timeout_ms)]
     pub connect_timeout_ms: u64,
 

@@ -318,3 +318,18 @@ fn closed_stdout_exits_quietly() {
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     assert!(output.stderr.is_empty(), "{}", describe(&output));
 }
+
+#[test]
+fn register_rejects_invalid_proxy_variable() {
+    for value in ["socks5://user:s3cret@127.0.0.1:1", "htp://user:s3cret@127.0.0.1:1"] {
+        let output = run(zego_push_at("https://zego.invalid")
+            .env("HTTPS_PROXY", value)
+            // Should HTTPS_PROXY ever be skipped, requests still stay on loopback.
+            .env("ALL_PROXY", CLOSED_URL)
+            .args(REGISTER));
+        assert_eq!(output.status.code(), Some(2), "{value}: {}", describe(&output));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("HTTPS_PROXY "), "{stderr}");
+        assert!(!stderr.contains("s3cret"), "{stderr}");
+    }
+}

@@ -114,7 +114,9 @@ pub struct Args {
     #[arg(long, env = env::SERVER_SECRET_FILE)]
     pub server_secret_file: Option<PathBuf>,
 
-    /// ZEGO API base URL; overrides --zego-region.
+    /// ZEGO API base URL; overrides --zego-region. Requests use the proxy in
+    /// HTTPS_PROXY, HTTP_PROXY or ALL_PROXY unless NO_PROXY lists the host or
+    /// the URL is on loopback.
     #[arg(long, env = env::BASE_URL)]
     pub zego_base_url: Option<String>,
 
@@ -135,7 +137,8 @@ pub struct Args {
     #[arg(long, env = env::TIMEOUT_MS)]
     pub zego_timeout_ms: Option<u64>,
 
-    /// Time allowed to connect to ZEGO, in milliseconds [default: 2000].
+    /// Time allowed to connect to ZEGO (through a proxy: to the proxy, and to
+    /// open the tunnel), in milliseconds [default: 2000].
     #[arg(long, env = env::CONNECT_TIMEOUT_MS)]
     pub zego_connect_timeout_ms: Option<u64>,
 
