@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Counts the CPU instructions zego-push-server and zego-mock execute per
 # registration, with valgrind's callgrind. Unlike requests per second on a
-# shared machine, the count repeats for the same code and inputs, so it shows
-# what a change to the request path saves. docs/benchmarks.md lists results.
+# shared machine, the request path counts the same for the same code and
+# inputs; the SQLite writer and checkpoint threads vary with timing (about
+# 15,000 per registration between runs). docs/benchmarks.md lists results.
 #
 # Settings, all environment variables:
 #   REQUESTS=2000     registrations counted, after WARMUP others
