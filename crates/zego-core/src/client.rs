@@ -13,7 +13,7 @@ use crate::codes::{self, CodeClass};
 use crate::credentials::{AppId, ServerSecret};
 use crate::error::{error_chain, through_proxy, ApiError, Error};
 use crate::sign::{SignatureScheme, SignedRequest, Signer};
-pub use crate::transport::{is_loopback_host, ProxySetting};
+pub use crate::transport::ProxySetting;
 use crate::transport::{Reply, Transport, TransportConfig, TransportError};
 use crate::values::Registration;
 

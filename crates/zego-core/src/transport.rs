@@ -288,7 +288,7 @@ fn is_loopback(uri: &Uri) -> bool {
 /// Tells whether `host` (a name, an IPv4 address or a bracketed IPv6 address)
 /// is `localhost`, a name under `.localhost`, 127.0.0.0/8 or `::1`. Requests
 /// to such a host never go through a proxy from the environment.
-pub fn is_loopback_host(host: &str) -> bool {
+fn is_loopback_host(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     if host.eq_ignore_ascii_case("localhost") || host.to_ascii_lowercase().ends_with(".localhost") {
         return true;
