@@ -2,8 +2,8 @@
 # Counts the CPU instructions zego-push-server and zego-mock execute per
 # registration, with valgrind's callgrind. Unlike requests per second on a
 # shared machine, the request path counts the same for the same code and
-# inputs; the SQLite writer and checkpoint threads vary with timing (about
-# 15,000 per registration between runs). docs/benchmarks.md lists results.
+# inputs. The SQLite writer and checkpoint threads vary with timing, by about
+# 15,000 per registration between runs. docs/benchmarks.md lists results.
 #
 # Settings, all environment variables:
 #   REQUESTS=2000     registrations counted, after WARMUP others

@@ -119,8 +119,8 @@ pub struct ClientConfig {
     /// bounds the connections (and their buffers) that a burst of
     /// registrations opens.
     pub max_concurrent_requests: usize,
-    /// Whether requests go through a proxy; by default the one the
-    /// environment names (`HTTPS_PROXY` and the like).
+    /// The proxy choice. By default, it is the proxy that the environment
+    /// names (`HTTPS_PROXY` and the like).
     pub proxy: ProxySetting,
 }
 
@@ -320,9 +320,7 @@ impl ZegoClient {
         let uri = match self.request_url(signed).as_str().parse::<http::Uri>() {
             Ok(uri) => uri,
             Err(error) => {
-                return Attempt::Fatal(Error::InvalidConfig(format!(
-                    "the request URL cannot be sent: {error}"
-                )))
+                return Attempt::Fatal(Error::InvalidConfig(format!("the request URL is invalid: {error}")))
             }
         };
         let mut headers = HeaderMap::with_capacity(2 + signed.headers.len());
@@ -367,7 +365,7 @@ impl ZegoClient {
                     reason = if reply.status == http::StatusCode::PROXY_AUTHENTICATION_REQUIRED {
                         format!("the proxy {proxy} requires credentials: put user:password@ in the proxy URL")
                     } else {
-                        // A proxy's own error page (403, 502) looks the same from here.
+                        // A proxy's own error page, such as a 403, looks the same from here.
                         format!("{reason}; the reply may come from the proxy {proxy}")
                     };
                 }

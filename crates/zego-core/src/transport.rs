@@ -1,5 +1,5 @@
-//! The HTTP/1.1 transport under [`crate::ZegoClient`]: hyper's pooled client
-//! with rustls, and the proxy from the environment.
+//! The HTTP/1.1 transport under [`crate::ZegoClient`]. It is hyper's pooled
+//! client with rustls, routed through the proxy that the environment names.
 //!
 //! A client talks to one endpoint, so the proxy decision is made once, when
 //! the client is built. Behind a proxy, an `https://` endpoint is reached
@@ -81,7 +81,6 @@ pub(crate) struct Reply {
 }
 
 /// A pooled HTTP/1.1 client bound to one endpoint's route.
-#[derive(Clone)]
 pub(crate) struct Transport {
     client: Client<HttpsConnector<RouteConnector>, Full<Bytes>>,
     /// Sent with every request when the endpoint goes through an HTTP proxy.
@@ -106,7 +105,7 @@ impl Transport {
             }
             ProxySetting::Off => None,
             ProxySetting::Url(url) => {
-                // The URL may hold a password, so messages show at most its scheme, host and port.
+                // The URL may contain a password, so messages show at most its scheme, host and port.
                 let parsed: Uri =
                     url.parse().map_err(|error| format!("the proxy URL is invalid: {error}"))?;
                 if parsed.host().is_none() {
@@ -221,9 +220,9 @@ impl Transport {
     }
 }
 
-/// Checks the proxy variable that applies to `endpoint`, in the order
-/// hyper-util reads them, so that a typo stops the client instead of
-/// sending requests past the proxy (hyper-util ignores a value it cannot use).
+/// Checks the proxy variable that applies to `endpoint`, in the order that
+/// hyper-util reads them. hyper-util ignores a value it cannot use, so a typo
+/// would otherwise send requests past the proxy.
 fn check_environment(endpoint: &Uri) -> Result<(), String> {
     if std::env::var_os("REQUEST_METHOD").is_some() {
         return Ok(());
@@ -250,7 +249,7 @@ fn check_environment(endpoint: &Uri) -> Result<(), String> {
 
 /// Checks that the value of the proxy variable `name` is an `http://` proxy
 /// (a value without a scheme counts as one). The message names the variable
-/// but never shows its value, which may hold a password.
+/// but never shows its value, which may contain a password.
 fn check_proxy_value(name: &str, value: &str) -> Result<(), String> {
     let usage = "use http://[user:password@]host:port";
     let Ok(uri) = value.trim().parse::<Uri>() else {
@@ -268,7 +267,7 @@ fn check_proxy_value(name: &str, value: &str) -> Result<(), String> {
     }
 }
 
-/// Tells a connect timeout from other failures.
+/// Classifies a client error as a connect timeout or another failure.
 fn classify(error: hyper_util::client::legacy::Error) -> TransportError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
     while let Some(cause) = source {

@@ -134,8 +134,7 @@ async fn other_action_is_unsupported() {
     let mock = start_mock().await;
     let mut config = fast_config(mock.base_url(), SignatureScheme::Guide);
     config.action = "PushUnregister".into();
-    let client =
-        ZegoClient::new(AppId::new(APP_ID).unwrap(), ServerSecret::new(SECRET).unwrap(), config).unwrap();
+    let client = client_with(config);
     let error = client.register(&registration()).await.unwrap_err();
     assert_eq!(error.zego_code(), Some(100_000_007));
     assert_eq!(error.attempts(), 1);
@@ -207,8 +206,7 @@ async fn slow_peer_times_out() {
     let mut config = fast_config(mock.base_url(), SignatureScheme::Guide);
     config.timeout = Duration::from_millis(100);
     config.retry.max_attempts = 2;
-    let client =
-        ZegoClient::new(AppId::new(APP_ID).unwrap(), ServerSecret::new(SECRET).unwrap(), config).unwrap();
+    let client = client_with(config);
     let error = client.register(&registration()).await.unwrap_err();
     assert!(error.is_timeout(), "{error:?}");
     assert_eq!(error.attempts(), 2);
@@ -298,16 +296,43 @@ async fn read_head(stream: &mut tokio::net::TcpStream) -> (String, Vec<u8>) {
     }
 }
 
+/// Builds a client with the test app's credentials and `config`.
+fn client_with(config: ClientConfig) -> ZegoClient {
+    ZegoClient::new(AppId::new(APP_ID).unwrap(), ServerSecret::new(SECRET).unwrap(), config).unwrap()
+}
+
 /// Builds a client that sends through the proxy at `proxy_address` as `user:pass`.
 fn client_through_proxy(base_url: String, proxy_address: std::net::SocketAddr) -> ZegoClient {
     let mut config = fast_config(base_url, SignatureScheme::Guide);
     config.proxy = ProxySetting::Url(format!("http://user:pass@{proxy_address}"));
-    ZegoClient::new(AppId::new(APP_ID).unwrap(), ServerSecret::new(SECRET).unwrap(), config).unwrap()
+    client_with(config)
 }
 
 /// Checks that a request head carries `user:pass` (base64) as proxy credentials.
 fn assert_proxy_credentials(head: &str) {
     assert!(head.to_ascii_lowercase().contains("proxy-authorization: basic dxnlcjpwyxnz"), "{head}");
+}
+
+/// Request heads that a test proxy received, in order.
+type Heads = Arc<std::sync::Mutex<Vec<String>>>;
+
+/// Starts a loopback proxy that replies to every request, CONNECT included,
+/// with `status_line` and a short page, and records each request head.
+async fn serve_status_proxy(status_line: &'static str) -> (std::net::SocketAddr, Heads) {
+    let proxy = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_address = proxy.local_addr().unwrap();
+    let heads = Heads::default();
+    let seen = Arc::clone(&heads);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = proxy.accept().await {
+            let (head, _) = read_head(&mut stream).await;
+            seen.lock().unwrap().push(head);
+            let page = "<html>Access denied</html>";
+            let reply = format!("HTTP/1.1 {status_line}\r\ncontent-length: {}\r\n\r\n{page}", page.len());
+            let _ = stream.write_all(reply.as_bytes()).await;
+        }
+    });
+    (proxy_address, heads)
 }
 
 #[tokio::test]
@@ -316,7 +341,7 @@ async fn http_proxy_gets_absolute_form() {
     let mock_address = mock.addr();
     let proxy = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let proxy_address = proxy.local_addr().unwrap();
-    let heads = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let heads = Heads::default();
     let seen = Arc::clone(&heads);
     // A forwarding proxy: records each request head, then passes the bytes
     // on to zego-mock unchanged (hyper accepts absolute-form targets).
@@ -350,18 +375,8 @@ async fn http_proxy_gets_absolute_form() {
 
 #[tokio::test]
 async fn https_proxy_gets_connect() {
-    let proxy = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let proxy_address = proxy.local_addr().unwrap();
-    let heads = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-    let seen = Arc::clone(&heads);
-    // A proxy that rejects every tunnel, so nothing leaves this machine.
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = proxy.accept().await {
-            let (head, _) = read_head(&mut stream).await;
-            seen.lock().unwrap().push(head);
-            let _ = stream.write_all(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n").await;
-        }
-    });
+    // The proxy rejects every tunnel, so nothing leaves this machine.
+    let (proxy_address, heads) = serve_status_proxy("403 Forbidden").await;
 
     let client = client_through_proxy("https://zego.invalid".into(), proxy_address);
     let error = client.register(&registration()).await.unwrap_err();
@@ -388,12 +403,7 @@ async fn oversized_reply_is_malformed() {
             let _ = stream.write_all(&body).await;
         }
     });
-    let client = ZegoClient::new(
-        AppId::new(APP_ID).unwrap(),
-        ServerSecret::new(SECRET).unwrap(),
-        fast_config(format!("http://{addr}"), SignatureScheme::Guide),
-    )
-    .unwrap();
+    let client = client_with(fast_config(format!("http://{addr}"), SignatureScheme::Guide));
     let error = client.register(&registration()).await.unwrap_err();
     let Error::MalformedReply { reason, attempts, .. } = &error else { panic!("{error:?}") };
     assert_eq!(reason, "the reply is larger than 1 MiB");
@@ -420,8 +430,7 @@ async fn connect_timeout_is_timeout() {
     let mut config = fast_config(format!("http://{addr}"), SignatureScheme::Guide);
     config.connect_timeout = Duration::from_millis(200);
     config.retry.max_attempts = 1;
-    let client =
-        ZegoClient::new(AppId::new(APP_ID).unwrap(), ServerSecret::new(SECRET).unwrap(), config).unwrap();
+    let client = client_with(config);
     let error = client.register(&registration()).await.unwrap_err();
     let Error::Timeout { timeout, proxy, .. } = &error else { panic!("{error:?}") };
     assert_eq!(*timeout, Duration::from_millis(200));
@@ -435,9 +444,9 @@ async fn silent_proxy_tunnel_times_out() {
     let proxy_address = proxy.local_addr().unwrap();
     // Accepts connections and never replies to the CONNECT.
     tokio::spawn(async move {
-        let mut held = Vec::new();
+        let mut open_connections = Vec::new();
         while let Ok((stream, _)) = proxy.accept().await {
-            held.push(stream);
+            open_connections.push(stream);
         }
     });
 
@@ -445,32 +454,16 @@ async fn silent_proxy_tunnel_times_out() {
     config.proxy = ProxySetting::Url(format!("http://{proxy_address}"));
     config.connect_timeout = Duration::from_millis(200);
     config.retry.max_attempts = 1;
-    let client =
-        ZegoClient::new(AppId::new(APP_ID).unwrap(), ServerSecret::new(SECRET).unwrap(), config).unwrap();
+    let client = client_with(config);
     let error = client.register(&registration()).await.unwrap_err();
     let Error::Timeout { timeout, .. } = &error else { panic!("{error:?}") };
     assert_eq!(*timeout, Duration::from_millis(200));
     assert!(error.to_string().contains(&format!(" (through the proxy http://{proxy_address}) ")), "{error}");
 }
 
-/// Starts a loopback proxy that replies to every request with `status_line` and a short page.
-async fn serve_status_proxy(status_line: &'static str) -> std::net::SocketAddr {
-    let proxy = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let proxy_address = proxy.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = proxy.accept().await {
-            let _ = read_head(&mut stream).await;
-            let page = "<html>Access denied</html>";
-            let reply = format!("HTTP/1.1 {status_line}\r\ncontent-length: {}\r\n\r\n{page}", page.len());
-            let _ = stream.write_all(reply.as_bytes()).await;
-        }
-    });
-    proxy_address
-}
-
 #[tokio::test]
 async fn proxy_error_page_names_proxy() {
-    let proxy_address = serve_status_proxy("403 Forbidden").await;
+    let (proxy_address, _) = serve_status_proxy("403 Forbidden").await;
     let client = client_through_proxy("http://zego.invalid".into(), proxy_address);
     let error = client.register(&registration()).await.unwrap_err();
     let Error::MalformedReply { status, reason, attempts, .. } = &error else { panic!("{error:?}") };
@@ -485,7 +478,7 @@ async fn proxy_error_page_names_proxy() {
 
 #[tokio::test]
 async fn proxy_407_asks_for_credentials() {
-    let proxy_address = serve_status_proxy("407 Proxy Authentication Required").await;
+    let (proxy_address, _) = serve_status_proxy("407 Proxy Authentication Required").await;
     let client = client_through_proxy("http://zego.invalid".into(), proxy_address);
     let error = client.register(&registration()).await.unwrap_err();
     let Error::MalformedReply { status, reason, .. } = &error else { panic!("{error:?}") };
