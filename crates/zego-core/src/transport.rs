@@ -1,5 +1,5 @@
 //! The HTTP/1.1 transport under [`crate::ZegoClient`]. It is hyper's pooled
-//! client with rustls, routed through the proxy that the environment names.
+//! client with rustls, sent through a proxy when one applies.
 //!
 //! A client talks to one endpoint, so the proxy decision is made once, when
 //! the client is built. Behind a proxy, an `https://` endpoint is reached
