@@ -78,6 +78,8 @@ pub const BEARER_SCHEME: &str = "bearer";
             HeadersTooLarge,
             RequestTimeout,
             StoreUnavailable,
+            SubjectMismatch,
+            RateLimited,
         ),
     ),
     modifiers(&BearerSecurity, &RequestIdHeader),
@@ -633,6 +635,17 @@ pub struct HeadersTooLarge(pub ErrorReply);
 #[derive(Debug, ToResponse)]
 pub struct StoreUnavailable(pub ErrorReply);
 
+/// HTTP 403: the JWT's `sub` claim is not `user_id`; `error.code` is `forbidden` and `error.field`
+/// is `user_id`.
+#[derive(Debug, ToResponse)]
+pub struct SubjectMismatch(pub ErrorReply);
+
+/// HTTP 429: the rate limit per client address or per user was exceeded; `error.code` is
+/// `rate_limited`.
+#[derive(Debug, ToResponse)]
+#[response(headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))]
+pub struct RateLimited(pub ErrorReply);
+
 /// HTTP 408: the request took longer than the request timeout (30 s by default); `error.code` is
 /// `request_timeout`. An accepted registration is kept and retried by the outbox.
 #[derive(Debug, ToResponse)]
@@ -877,6 +890,22 @@ mod tests {
         }
     }
 
+    /// Returns the response that `response` points to when it is a
+    /// `#/components/responses/NAME` reference, else `response` itself.
+    fn resolve_response<'a>(document: &'a Value, response: &'a Value) -> &'a Value {
+        match response["$ref"].as_str() {
+            Some(reference) => {
+                let name = reference
+                    .strip_prefix("#/components/responses/")
+                    .unwrap_or_else(|| panic!("unexpected response reference {reference}"));
+                let component = &document["components"]["responses"][name];
+                assert!(component.is_object(), "{reference} is not in the document");
+                component
+            }
+            None => response,
+        }
+    }
+
     #[test]
     fn limit_responses_carry_their_headers() {
         let document = document_json();
@@ -890,7 +919,7 @@ mod tests {
         for path in SECURED {
             let item = document["paths"][path].as_object().expect("the path is documented");
             for (method, operation) in item {
-                let too_many = &operation["responses"]["429"];
+                let too_many = resolve_response(&document, &operation["responses"]["429"]);
                 assert!(too_many["headers"]["Retry-After"].is_object(), "{method} {path}: {too_many}");
             }
         }
