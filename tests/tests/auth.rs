@@ -166,6 +166,26 @@ fn hash_api_key_with_binary(key: &str) -> String {
     entry
 }
 
+#[test]
+fn hash_api_key_rejects_invalid_name() {
+    use std::io::Write;
+    let mut child = Command::new(binary("zego-push-server"))
+        .args(["hash-api-key", "--name", "bad name"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The name is checked before the key is read, so the write may find the pipe closed.
+    let _ = child.stdin.take().unwrap().write_all(API_KEY.as_bytes());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output.stdout.is_empty(), "{}", String::from_utf8_lossy(&output.stdout));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("invalid --name"), "{stderr}");
+    assert!(stderr.contains("\"bad name\""), "{stderr}");
+}
+
 #[tokio::test]
 async fn api_key_mode_acts_for_any_user() {
     let dir = tempfile::tempdir().unwrap();

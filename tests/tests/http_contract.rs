@@ -168,6 +168,22 @@ fn missing_database_directory_is_named() {
     assert!(stderr.contains("no-such-dir"), "{stderr}");
 }
 
+#[test]
+fn unparsable_database_url_hides_password() {
+    let dir = tempfile::tempdir().unwrap();
+    // Port 99999 does not parse, so nothing is connected to.
+    let options = ServerOptions {
+        database_url: Some("postgres://zego:hunter2@127.0.0.1:99999/zego".into()),
+        ..ServerOptions::default()
+    };
+    let output = server_command(dir.path(), &options).args(["--listen", "127.0.0.1:0"]).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("invalid database URL"), "{stderr}");
+    assert!(stderr.contains("postgres://****@127.0.0.1:99999/zego"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
 #[tokio::test]
 async fn wrong_method_gets_json_405() {
     let dir = tempfile::tempdir().unwrap();

@@ -271,7 +271,8 @@ impl FromStr for ApiKeyEntry {
     }
 }
 
-fn check_api_key_name(name: &str) -> Result<(), String> {
+/// Checks an API key's name: 1 to 64 characters of letters, digits, '-', '_' and '.'.
+pub fn check_api_key_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("the name before '=' is empty".into());
     }
@@ -632,7 +633,7 @@ impl JwtVerifier {
             JwtErrorKind::InvalidSignature => "the signature does not match the configured key",
             JwtErrorKind::InvalidIssuer => "the iss claim does not match the expected issuer",
             JwtErrorKind::InvalidAudience if self.validation.aud.is_none() => {
-                "the token has an aud claim, but this server has no expected audience configured"
+                "the token has an aud claim, but this server has no expected audience configured; the server operator must set --jwt-audience (ZEGO_PUSH_JWT_AUDIENCE) to the audience the identity provider issues"
             }
             JwtErrorKind::InvalidAudience => "the aud claim does not match the expected audience",
             JwtErrorKind::InvalidAlgorithm => "the token's algorithm is not accepted",
