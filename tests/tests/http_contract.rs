@@ -1,7 +1,7 @@
 //! Status codes and error bodies of the server for malformed requests,
 //! and its start-up rules.
 
-use zego_push_e2e::{register, server_command, start_server, ServerOptions, APP_ID, SECRET};
+use zego_push_e2e::{register, server_command, start_mock, start_server, ServerOptions, APP_ID, SECRET};
 
 async fn post_raw(url: &str, content_type: Option<&str>, body: Vec<u8>) -> (u16, serde_json::Value) {
     let mut request = reqwest::Client::new().post(url).body(body);
@@ -166,6 +166,47 @@ fn missing_database_directory_is_named() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("does not exist"), "{stderr}");
     assert!(stderr.contains("no-such-dir"), "{stderr}");
+}
+
+#[tokio::test]
+async fn secret_flag_overrides_environment_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = start_mock(dir.path());
+    let wrong_secret = dir.path().join("wrong.secret");
+    std::fs::write(&wrong_secret, "ffffffffffffffffffffffffffffffff\n").unwrap();
+    // The environment names a file with a wrong secret; the flag gives the right one.
+    let options = ServerOptions {
+        env: vec![
+            ("ZEGO_APP_ID".into(), APP_ID.into()),
+            ("ZEGO_BASE_URL".into(), mock.base_url.clone()),
+            ("ZEGO_SERVER_SECRET_FILE".into(), wrong_secret.display().to_string()),
+        ],
+        ..ServerOptions::default()
+    }
+    .args(["--server-secret", SECRET]);
+    let server = start_server(dir.path(), &options);
+
+    let (status, reply) =
+        register(&server, r#"{"user_id": "alice", "fcm_token": "tok-alice", "platform": "android"}"#).await;
+    assert_eq!(status, 200, "the mock rejects the environment file's secret: {reply}");
+}
+
+#[test]
+fn both_secret_flags_are_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = dir.path().join("server.secret");
+    std::fs::write(&secret_file, SECRET).unwrap();
+    let output = server_command(dir.path(), &ServerOptions::default())
+        .env("ZEGO_APP_ID", APP_ID)
+        .args(["--server-secret", SECRET, "--server-secret-file"])
+        .arg(&secret_file)
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("both given as flags"), "{stderr}");
+    assert!(!stderr.contains(SECRET), "{stderr}");
 }
 
 #[test]

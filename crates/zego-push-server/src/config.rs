@@ -10,7 +10,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use serde::Deserialize;
 use zego_core::{ClientConfig, Region, RetryPolicy, SignatureScheme};
 
@@ -301,7 +302,54 @@ macro_rules! merge_fields {
     };
 }
 
+/// Clears the form of a secret (its value or its file) that came from the
+/// environment when the other form came from a flag.
+fn keep_flag_form<A, B>(
+    value: &mut Option<A>,
+    value_source: Option<ValueSource>,
+    file: &mut Option<B>,
+    file_source: Option<ValueSource>,
+) {
+    match (value_source, file_source) {
+        (Some(ValueSource::CommandLine), Some(ValueSource::EnvVariable)) => *file = None,
+        (Some(ValueSource::EnvVariable), Some(ValueSource::CommandLine)) => *value = None,
+        _ => {}
+    }
+}
+
 impl Args {
+    /// Parses the command line and the environment. When one form of a
+    /// secret comes from a flag and the other from the environment, the
+    /// flag wins, as for every other setting; clap alone keeps both.
+    pub fn parse_with_precedence() -> Self {
+        let matches = Self::command().get_matches();
+        let mut args = Self::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+        args.drop_secrets_below_flags(&matches);
+        args
+    }
+
+    fn drop_secrets_below_flags(&mut self, matches: &clap::ArgMatches) {
+        let source = |id: &str| matches.value_source(id);
+        keep_flag_form(
+            &mut self.server_secret,
+            source("server_secret"),
+            &mut self.server_secret_file,
+            source("server_secret_file"),
+        );
+        keep_flag_form(
+            &mut self.jwt_secret,
+            source("jwt_secret"),
+            &mut self.jwt_secret_file,
+            source("jwt_secret_file"),
+        );
+        keep_flag_form(
+            &mut self.callback_secret,
+            source("callback_secret"),
+            &mut self.callback_secret_file,
+            source("callback_secret_file"),
+        );
+    }
+
     /// Adds the settings of the TOML file named by `--config` below flags and environment.
     pub fn merge_config_file(mut self) -> Result<Self, ConfigError> {
         let Some(path) = self.config.clone() else { return Ok(self) };
@@ -440,7 +488,7 @@ impl Args {
             jwt.hs256_secret =
                 match (&self.jwt_secret, &self.jwt_secret_file) {
                     (Some(_), Some(_)) => return Err(config_error(
-                        "both --jwt-secret and --jwt-secret-file are set at the same level; give one of them",
+                        "the JWT secret and a JWT secret file are both given as flags (--jwt-secret, --jwt-secret-file), both in the environment (ZEGO_PUSH_JWT_SECRET, ZEGO_PUSH_JWT_SECRET_FILE) or both in the config file (jwt_secret, jwt_secret_file); give one of them",
                     )),
                     (Some(secret), None) => Some(secret.clone()),
                     (None, Some(path)) => {
@@ -509,7 +557,7 @@ impl Args {
         let secret = match (&self.callback_secret, &self.callback_secret_file) {
             (Some(_), Some(_)) => {
                 return Err(config_error(
-                    "both --callback-secret and --callback-secret-file are set at the same level; give one of them",
+                    "the CallbackSecret and a CallbackSecret file are both given as flags (--callback-secret, --callback-secret-file), both in the environment (ZEGO_CALLBACK_SECRET, ZEGO_CALLBACK_SECRET_FILE) or both in the config file (callback_secret, callback_secret_file); give one of them",
                 ))
             }
             (Some(secret), None) => secret.trim().to_owned(),

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use clap::Parser;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use zego_core::{AppId, ServerSecret, ZegoClient};
@@ -27,7 +26,7 @@ const SANDBOX_DATABASE_URL: &str = "sqlite://zego-push-sandbox.db";
 
 #[tokio::main]
 async fn main() {
-    let args = Args::parse();
+    let args = Args::parse_with_precedence();
     if let Some(Command::HashApiKey { name }) = &args.command {
         std::process::exit(print_api_key_hash(name));
     }
@@ -92,7 +91,8 @@ fn init_logging(format: LogFormat) {
 fn read_secret(args: &Args) -> anyhow::Result<Option<ServerSecret>> {
     if args.server_secret.is_some() && args.server_secret_file.is_some() {
         bail!(
-            "both {} and {} are set at the same level; give one of them",
+            "the ServerSecret and a ServerSecret file are both given as flags (--server-secret, --server-secret-file), \
+             both in the environment ({}, {}) or both in the config file (server_secret, server_secret_file); give one of them",
             env::SERVER_SECRET,
             env::SERVER_SECRET_FILE
         );
