@@ -175,3 +175,67 @@ async fn sigterm_finishes_request_in_flight() {
     assert!(log.contains("outbox worker stopped"), "{log}");
     assert!(log.contains("zego-push-server stopped"), "{log}");
 }
+
+/// Opens a connection to `server` and sends a request line and one header,
+/// but never the blank line that ends the headers.
+async fn open_stalled_request(server: &Process) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let address = server.base_url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: zego-push\r\n").await.unwrap();
+    stream
+}
+
+/// Reads until the server closes `stream`, failing after `guard`, which is
+/// far longer than the server's limit and only stops a hung test.
+async fn read_until_closed(stream: &mut tokio::net::TcpStream, guard: Duration) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut received = Vec::new();
+    let closed = tokio::time::timeout(guard, async {
+        let mut buffer = [0u8; 1024];
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(count) => received.extend_from_slice(&buffer[..count]),
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the server kept a connection with unfinished headers open for {guard:?}");
+    received
+}
+
+#[tokio::test]
+async fn stalled_headers_close_connection() {
+    let live = start_live(&["--request-timeout-ms", "500"]);
+    let mut stream = open_stalled_request(&live.server).await;
+
+    let received = read_until_closed(&mut stream, Duration::from_secs(30)).await;
+
+    assert!(
+        received.is_empty(),
+        "a request without its headers got a reply: {}",
+        String::from_utf8_lossy(&received)
+    );
+    let (status, _, reply) = send_json(Method::GET, &live.server.url("/healthz"), None, None).await;
+    assert_eq!(status, 200, "the server still serves other clients: {reply}");
+}
+
+#[tokio::test]
+async fn sigterm_does_not_wait_for_stalled_client() {
+    let mut live = start_live(&["--request-timeout-ms", "1000"]);
+    let mut stream = open_stalled_request(&live.server).await;
+    // The server accepts connections in order, so once a later connection is
+    // served, the stalled one has been accepted.
+    let (status, _, _) = send_json(Method::GET, &live.server.url("/healthz"), None, None).await;
+    assert_eq!(status, 200);
+
+    live.server.terminate();
+
+    // The server drops the stalled connection at the header timeout and
+    // exits. The guard is thirty times the timeout.
+    read_until_closed(&mut stream, Duration::from_secs(30)).await;
+    let exit = live.server.wait_exit(Duration::from_secs(30));
+    assert!(exit.is_some(), "the server did not exit within 30 s of SIGTERM with a stalled client");
+    assert!(exit.unwrap().success(), "the server exited with {exit:?}");
+}

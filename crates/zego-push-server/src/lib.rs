@@ -23,17 +23,19 @@ mod zego_token;
 
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post};
 use axum::{middleware, Json, Router};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
+use tower::ServiceExt;
 
 pub use body::BODY_LIMIT;
 // Public for the fuzz targets in fuzz/, which run the handler's own parser.
@@ -178,14 +180,64 @@ pub fn app(state: AppState) -> Router {
 
 /// Serves `router` on `listener` until `shutdown` completes, then finishes
 /// the requests in flight.
+///
+/// A connection that does not deliver a request's complete headers within
+/// `header_read_timeout` is closed without a reply. This covers clients that
+/// stall halfway through their headers, which would otherwise hold the
+/// connection, and the shutdown, for as long as they like, and it closes
+/// keep-alive connections idle for that long. The timer starts when the
+/// server waits for a request's headers.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    header_read_timeout: Duration,
 ) -> io::Result<()> {
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    let mut connections = hyper::server::conn::http1::Builder::new();
+    connections.timer(TokioTimer::new()).header_read_timeout(header_read_timeout).keep_alive(true);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, client) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    pause_after_accept_error(&error).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        let service =
+            hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(client));
+                router.clone().oneshot(request)
+            });
+        let connection = graceful.watch(connections.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, %client, "connection closed with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+/// Waits after a failed accept. A connection reset before it was accepted
+/// concerns only that client, so the loop goes on at once. Any other error,
+/// such as running out of file descriptors, is logged, and the loop waits a
+/// second instead of spinning.
+async fn pause_after_accept_error(error: &io::Error) {
+    use io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    if matches!(error.kind(), ConnectionAborted | ConnectionRefused | ConnectionReset) {
+        return;
+    }
+    tracing::error!(%error, "accepting a connection failed; retrying in 1 s");
+    tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
 #[utoipa::path(

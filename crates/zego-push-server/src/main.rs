@@ -245,8 +245,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     std::io::stdout().flush()?;
     tracing::info!(%address, "zego-push-server started");
 
+    let request_timeout = http.request_timeout;
     let state = AppState::new(registrar, auth, limits, http);
-    serve(listener, app(state), shutdown_signal()).await?;
+    serve(listener, app(state), shutdown_signal(), request_timeout).await?;
     tracing::info!("requests finished; stopping the outbox worker");
     let _ = stop.send(true);
     let _ = outbox.await;
