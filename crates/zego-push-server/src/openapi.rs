@@ -384,7 +384,9 @@ pub struct TokenData {
     /// The Token04: `04` followed by base64.
     #[schema(example = "04AAAAAGVT...")]
     pub token: String,
-    /// The AppId the token is for; the client SDK needs it too.
+    /// The AppId the token is for; the client SDK needs it too. AppIds go up
+    /// to 4294967295, beyond a signed 32-bit integer.
+    #[schema(value_type = i64, minimum = 1, maximum = 4_294_967_295_i64, example = 1_234_567_890)]
     pub app_id: u32,
     pub user_id: String,
     /// Always `gcm`: the current Token04 format.
@@ -574,9 +576,11 @@ pub struct NotReadyReply {
 #[derive(Debug, ToSchema)]
 pub struct ErrorDetail {
     /// A machine-readable code: `malformed_json`, `invalid_body`, `missing_field`, `invalid_field`
-    /// (400), `unauthorized`, `token_expired` (401), `forbidden` (403), `token_not_found`,
-    /// `not_found` (404), `method_not_allowed` (405), `request_timeout` (408), `body_too_large` (413), `unsupported_media_type` (415), `rate_limited`
-    /// (429), `headers_too_large` (431), `server_misconfigured` (500), `zego_rejected` (502) or
+    /// (400), `unauthorized`, `token_expired`, `invalid_callback_signature`, `stale_callback`
+    /// (401), `forbidden` (403), `token_not_found`, `not_found`, `callbacks_disabled` (404),
+    /// `method_not_allowed` (405), `request_timeout` (408), `replayed_callback` (409),
+    /// `body_too_large` (413), `unsupported_media_type` (415), `rate_limited` (429),
+    /// `headers_too_large` (431), `server_misconfigured` (500), `zego_rejected` (502) or
     /// `store_unavailable` (503).
     #[schema(example = "invalid_field")]
     pub code: String,
@@ -922,6 +926,29 @@ mod tests {
                 let too_many = resolve_response(&document, &operation["responses"]["429"]);
                 assert!(too_many["headers"]["Retry-After"].is_object(), "{method} {path}: {too_many}");
             }
+        }
+    }
+
+    #[test]
+    fn app_id_fits_the_schema() {
+        let document = document_json();
+        let app_id = &document["components"]["schemas"]["TokenData"]["properties"]["app_id"];
+        assert_eq!(app_id["format"], "int64", "{app_id}");
+        assert_eq!(app_id["maximum"], u64::from(u32::MAX), "{app_id}");
+    }
+
+    #[test]
+    fn callback_401_names_its_challenge() {
+        let document = document_json();
+        let unauthorized = &document["paths"]["/api/zego/callback"]["post"]["responses"]["401"];
+        assert!(unauthorized["headers"]["WWW-Authenticate"].is_object(), "{unauthorized}");
+        let codes = document["components"]["schemas"]["ErrorDetail"]["properties"]["code"]["description"]
+            .as_str()
+            .expect("error codes are described");
+        for code in
+            ["invalid_callback_signature", "stale_callback", "callbacks_disabled", "replayed_callback"]
+        {
+            assert!(codes.contains(code), "{code} is not among the documented error codes: {codes}");
         }
     }
 
