@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use clap::builder::BoolishValueParser;
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use serde::Deserialize;
@@ -89,8 +90,9 @@ pub struct Args {
     #[serde(skip)]
     pub config: Option<PathBuf>,
 
-    /// Address to listen on; port 0 picks a free port [default: 127.0.0.1:8080].
-    #[arg(long, env = env::LISTEN)]
+    /// Address to listen on, as IP:PORT; port 0 picks a free port [default: 127.0.0.1:8080].
+    #[arg(long, env = env::LISTEN, value_parser = parse_listen)]
+    #[serde(default, deserialize_with = "deserialize_listen")]
     pub listen: Option<SocketAddr>,
 
     /// Registry database: sqlite://PATH or postgres://USER@HOST/DATABASE
@@ -104,6 +106,7 @@ pub struct Args {
 
     /// The ZEGO project's AppId.
     #[arg(long, env = env::APP_ID)]
+    #[serde(default, deserialize_with = "deserialize_app_id")]
     pub app_id: Option<String>,
 
     /// The ZEGO project's ServerSecret. Prefer --server-secret-file or the
@@ -192,7 +195,7 @@ pub struct Args {
 
     /// Serve without authentication on a non-loopback address. Anyone who
     /// reaches the port can then bind their phone to any user's calls.
-    #[arg(long, env = env::INSECURE_NO_AUTH, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, env = env::INSECURE_NO_AUTH, num_args = 0..=1, default_missing_value = "true", value_parser = BoolishValueParser::new())]
     pub insecure_allow_unauthenticated: Option<bool>,
 
     /// Reply from the store to an identical registration that succeeded less than this many
@@ -209,14 +212,15 @@ pub struct Args {
     #[arg(long, env = env::RATE_LIMIT_PER_ADDRESS)]
     pub rate_limit_per_address: Option<u32>,
 
-    /// Requests per minute per user id that change registrations (register,
-    /// unregister); 0 turns it off [default: 30].
+    /// Requests per minute per user id that change registrations or issue
+    /// tokens (register, unregister, delete a user's tokens, zego-token); 0
+    /// turns it off [default: 30].
     #[arg(long, env = env::RATE_LIMIT_PER_USER)]
     pub rate_limit_per_user: Option<u32>,
 
     /// Take the client address from X-Forwarded-For (its last entry), for a
     /// server behind a reverse proxy that sets it.
-    #[arg(long, env = env::TRUST_FORWARDED_FOR, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, env = env::TRUST_FORWARDED_FOR, num_args = 0..=1, default_missing_value = "true", value_parser = BoolishValueParser::new())]
     pub trust_forwarded_for: Option<bool>,
 
     /// Time allowed for one HTTP request, in milliseconds [default: 30000].
@@ -625,6 +629,36 @@ fn read_file(path: &Path, flag: &str) -> Result<String, ConfigError> {
         .map_err(|error| config_error(format!("cannot read {flag} {}: {error}", path.display())))
 }
 
+/// Parses a listen address. Host names are rejected because the server binds
+/// one address, and a name may resolve to several or to a public one.
+fn parse_listen(value: &str) -> Result<SocketAddr, String> {
+    value.parse().map_err(|_| {
+        format!("{value:?} is not an IP:PORT address; use, for example, 127.0.0.1:8080, 0.0.0.0:8080 or [::1]:8080")
+    })
+}
+
+fn deserialize_listen<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<SocketAddr>, D::Error> {
+    let value = String::deserialize(deserializer)?;
+    parse_listen(&value).map(Some).map_err(serde::de::Error::custom)
+}
+
+/// Accepts the AppId as a TOML string or integer, since it is a number in
+/// the ZEGO console.
+fn deserialize_app_id<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum AppIdValue {
+        Text(String),
+        Number(i64),
+    }
+    Ok(Some(match AppIdValue::deserialize(deserializer)? {
+        AppIdValue::Text(text) => text,
+        AppIdValue::Number(number) => number.to_string(),
+    }))
+}
+
 fn read_config_file(path: &Path) -> Result<Args, ConfigError> {
     let text = read_file(path, "--config")?;
     toml::from_str(&text)
@@ -645,6 +679,35 @@ mod tests {
         let file = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(file.path(), text).unwrap();
         file
+    }
+
+    #[test]
+    fn listen_without_ip_is_explained() {
+        let error =
+            Args::try_parse_from(["zego-push-server", "--listen", "localhost:8080"]).unwrap_err().to_string();
+        assert!(error.contains("is not an IP:PORT address"), "{error}");
+
+        let file = config_file("listen = \"8080\"\n");
+        let error = parse(&["--config", file.path().to_str().unwrap()]).merge_config_file().unwrap_err();
+        assert!(error.0.contains("is not an IP:PORT address"), "{error}");
+    }
+
+    #[test]
+    fn app_id_may_be_toml_integer() {
+        let file = config_file("app_id = 1234567890\nlisten = \"127.0.0.1:9000\"\n");
+        let args = parse(&["--config", file.path().to_str().unwrap()]).merge_config_file().unwrap();
+        assert_eq!(args.app_id.as_deref(), Some("1234567890"));
+        assert_eq!(args.listen().port(), 9000);
+    }
+
+    #[test]
+    fn boolean_flags_accept_one_and_zero() {
+        assert_eq!(parse(&["--trust-forwarded-for", "1"]).trust_forwarded_for, Some(true));
+        assert_eq!(parse(&["--trust-forwarded-for", "0"]).trust_forwarded_for, Some(false));
+        assert_eq!(
+            parse(&["--insecure-allow-unauthenticated", "yes"]).insecure_allow_unauthenticated,
+            Some(true)
+        );
     }
 
     #[test]

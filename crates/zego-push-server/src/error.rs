@@ -66,7 +66,9 @@ impl AppError {
             AppError::TokenNotFound { field } => (
                 StatusCode::NOT_FOUND,
                 "token_not_found",
-                format!("no active registration of this {field} for this user_id"),
+                format!(
+                    "no active registration of this {field} for this user_id: it was never registered for this user or now belongs to another user, so there is nothing to unregister"
+                ),
             ),
             AppError::NotFound => (StatusCode::NOT_FOUND, "not_found", "no such endpoint".into()),
             AppError::MethodNotAllowed => (

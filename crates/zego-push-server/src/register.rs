@@ -33,7 +33,7 @@ use crate::AppState;
             )),
         (status = 202, description = "ZEGO was unreachable, slow or busy; the registration is stored and the outbox retries it. A success: do not send it again",
             body = crate::openapi::QueuedReply,
-            example = json!({"success": true, "status": "queued", "message": "ZEGO could not be reached; the registration is stored and will be retried, so do not send it again", "reason": "ZEGO did not reply in time", "next_attempt_at": "2026-01-01T00:00:02.000Z"})),
+            example = json!({"success": true, "status": "queued", "message": "ZEGO has not taken the registration yet; it is stored and will be retried, so do not send it again", "reason": "ZEGO did not reply in time", "next_attempt_at": "2026-01-01T00:00:02.000Z"})),
         (status = 400, description = "The body is not a JSON object (`malformed_json`, `invalid_body`), or a field is missing (`missing_field`) or breaks a rule (`invalid_field`); `error.field` names the field",
             body = crate::openapi::ErrorReply),
         (status = 401, response = crate::openapi::Unauthorized),
@@ -82,7 +82,7 @@ pub(crate) async fn register_push_token(
             Json(json!({
                 "success": true,
                 "status": "queued",
-                "message": "ZEGO could not be reached; the registration is stored and will be retried, so do not send it again",
+                "message": "ZEGO has not taken the registration yet; it is stored and will be retried, so do not send it again",
                 "reason": reason,
                 "next_attempt_at": crate::devices::timestamp(next_attempt_at),
             })),

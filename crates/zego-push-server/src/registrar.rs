@@ -333,7 +333,8 @@ fn public_reason(error: &ZegoError) -> String {
         ZegoError::Timeout { .. } => "ZEGO did not reply in time".into(),
         ZegoError::Api(api) => format!("ZEGO is busy (Code {})", api.code),
         ZegoError::MalformedReply { .. } => "ZEGO's reply could not be read".into(),
-        _ => "ZEGO could not be reached".into(),
+        // A connection failure, or HTTP 5xx without a ZEGO reply.
+        _ => "ZEGO could not be reached or replied with an HTTP error".into(),
     }
 }
 
