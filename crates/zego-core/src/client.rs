@@ -14,7 +14,7 @@ use crate::credentials::{AppId, ServerSecret};
 use crate::error::{error_chain, through_proxy, ApiError, Error};
 use crate::sign::{SignatureScheme, SignedRequest, Signer};
 pub use crate::transport::ProxySetting;
-use crate::transport::{Reply, Transport, TransportConfig, TransportError};
+use crate::transport::{is_loopback, Reply, Transport, TransportConfig, TransportError};
 use crate::values::Registration;
 
 /// ZEGO's unified RTC API address, where the guide sends PushRegister.
@@ -222,6 +222,12 @@ impl ZegoClient {
         .map_err(|reason| Error::InvalidConfig(format!("cannot build the HTTP client: {reason}")))?;
         if let Some(proxy) = http.proxy() {
             tracing::info!(endpoint = endpoint.as_str(), proxy, "ZEGO requests go through a proxy");
+        }
+        if is_plain_http_to_remote(&endpoint_uri) {
+            tracing::warn!(
+                endpoint = endpoint.as_str(),
+                "the ZEGO base URL uses plain http to another machine, so push tokens travel unencrypted; use https:// unless this is a test peer on a trusted network"
+            );
         }
         let slots = tokio::sync::Semaphore::new(config.max_concurrent_requests);
         Ok(Self { inner: std::sync::Arc::new(ClientInner { http, slots, signer, endpoint, config }) })
@@ -491,12 +497,17 @@ pub async fn probe_host(
     })
 }
 
+/// Tells whether requests to `endpoint` leave this machine without TLS.
+fn is_plain_http_to_remote(endpoint: &http::Uri) -> bool {
+    endpoint.scheme_str() == Some("http") && !is_loopback(endpoint)
+}
+
 fn parse_base_url(base_url: &str) -> Result<Url, Error> {
     let mut url = Url::parse(base_url)
         .map_err(|error| Error::InvalidConfig(format!("base URL {base_url:?} is not a URL: {error}")))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(Error::InvalidConfig(format!(
-            "base URL {base_url:?} must start with https:// (or http:// for a local peer)"
+            "base URL {base_url:?} must start with https://, or http:// for a test peer such as zego-mock"
         )));
     }
     if url.host_str().is_none() {
@@ -552,6 +563,17 @@ mod tests {
         for bad in ["ftp://h", "not a url", "http://h/?Action=X", "http://user:pw@h"] {
             assert!(matches!(parse_base_url(bad), Err(Error::InvalidConfig(_))), "{bad}");
         }
+    }
+
+    #[test]
+    fn plain_http_warning_only_for_remote_hosts() {
+        let uri = |text: &str| text.parse::<http::Uri>().unwrap();
+        assert!(is_plain_http_to_remote(&uri("http://10.1.2.3:9/")));
+        assert!(is_plain_http_to_remote(&uri("http://zego-mock:9100/")));
+        assert!(!is_plain_http_to_remote(&uri("http://127.0.0.1:9/")));
+        assert!(!is_plain_http_to_remote(&uri("http://[::1]:9/")));
+        assert!(!is_plain_http_to_remote(&uri("http://localhost:9/")));
+        assert!(!is_plain_http_to_remote(&uri("https://rtc-api.zego.im/")));
     }
 
     #[test]

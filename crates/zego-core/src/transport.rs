@@ -280,7 +280,7 @@ fn classify(error: hyper_util::client::legacy::Error) -> TransportError {
 }
 
 /// Tells whether `uri` names this machine: `localhost`, 127.0.0.0/8 or `::1`.
-fn is_loopback(uri: &Uri) -> bool {
+pub(crate) fn is_loopback(uri: &Uri) -> bool {
     uri.host().is_some_and(is_loopback_host)
 }
 
