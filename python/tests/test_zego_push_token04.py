@@ -9,6 +9,7 @@ Python's `cryptography` package.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 
 import pytest
@@ -146,6 +147,65 @@ def test_callback_stale_timestamp() -> None:
 def test_callback_non_numeric_timestamp() -> None:
     signature = signature_of("secret", "soon", "n")
     assert not zego_push.verify_callback_signature("secret", "soon", "n", signature, now=0)
+
+
+@pytest.mark.parametrize("secret", ["", " ", "\t\n"])
+def test_callback_empty_secret_raises(secret: str) -> None:
+    timestamp = str(int(time.time()))
+    forged = signature_of(secret, timestamp, "n1")
+    with pytest.raises(zego_push.ConfigurationError, match="CallbackSecret") as caught:
+        zego_push.verify_callback_signature(secret, timestamp, "n1", forged)
+    assert "empty" in str(caught.value)
+    assert isinstance(caught.value, ValueError)
+
+
+def test_callback_accepts_int_fields() -> None:
+    signature = signature_of("secret", "1470820198", "123412")
+    assert zego_push.verify_callback_signature("secret", 1470820198, 123412, signature, now=1470820198)
+    assert zego_push.verify_callback_signature("secret", "1470820198", 123412, signature, now=1470820198)
+    assert zego_push.verify_callback_signature("secret", 1470820198, "123412", signature, now=1470820198)
+
+
+def test_callback_int_nonce_outside_64_bits() -> None:
+    nonce = 2**64
+    signature = signature_of("secret", "1000", str(nonce))
+    assert zego_push.verify_callback_signature("secret", "1000", str(nonce), signature, now=1000)
+    assert not zego_push.verify_callback_signature("secret", "1000", nonce, signature, now=1000)
+    large = 2**64 - 1
+    signature = signature_of("secret", "1000", str(large))
+    assert zego_push.verify_callback_signature("secret", "1000", large, signature, now=1000)
+
+
+def test_callback_other_json_types() -> None:
+    """Values a JSON body can hold that ZEGO does not send return False."""
+    signature = signature_of("secret", "1000", "True")
+    assert not zego_push.verify_callback_signature("secret", "1000", True, signature, now=1000)
+    signature = signature_of("secret", "1000", "1.5")
+    assert not zego_push.verify_callback_signature("secret", "1000", 1.5, signature, now=1000)
+    signature = signature_of("secret", "1000.0", "n")
+    assert not zego_push.verify_callback_signature("secret", 1000.0, "n", signature, now=1000)
+    signature = signature_of("secret", "1000", "n")
+    for missing in [None, [], {}]:
+        assert not zego_push.verify_callback_signature("secret", missing, "n", signature, now=1000)
+        assert not zego_push.verify_callback_signature("secret", "1000", missing, signature, now=1000)
+        assert not zego_push.verify_callback_signature("secret", "1000", "n", missing, now=1000)
+    assert zego_push.verify_callback_signature("secret", "1000", "n", signature, now=1000)
+
+
+def test_callback_guide_example_body() -> None:
+    """The docs' example reads the fields from a JSON body with numbers."""
+    now = int(time.time())
+    body = json.loads(json.dumps({"timestamp": now, "nonce": 5, "signature": signature_of("s", str(now), "5")}))
+    assert zego_push.verify_callback_signature("s", body.get("timestamp"), body.get("nonce"), body.get("signature"))
+    body.pop("nonce")
+    assert not zego_push.verify_callback_signature(
+        "s", body.get("timestamp"), body.get("nonce"), body.get("signature")
+    )
+
+
+def test_callback_secret_must_be_str() -> None:
+    with pytest.raises(TypeError, match="callback_secret"):
+        zego_push.verify_callback_signature(None, "1000", "n", "00")  # type: ignore[arg-type]
 
 
 def test_exports_listed_in_all() -> None:

@@ -109,9 +109,9 @@ def parse_token04(token: str, secret: str) -> dict[str, Any]:
 
 def verify_callback_signature(
     callback_secret: str,
-    timestamp: str,
-    nonce: str,
-    signature: str,
+    timestamp: str | int | None,
+    nonce: str | int | None,
+    signature: str | None,
     *,
     window_seconds: int = 300,
     now: int | None = None,
@@ -120,6 +120,9 @@ def verify_callback_signature(
 
     True when `signature` is the hex SHA-1 of the sorted, concatenated
     secret, timestamp and nonce, and `timestamp` is within `window_seconds`
-    of `now` (Unix seconds, the system clock by default). A mismatch, or a
-    stale or non-numeric timestamp, returns False.
+    of `now` (Unix seconds, the system clock by default). `timestamp` and
+    `nonce` may be a str or an int, as ZEGO sends either; an int is signed as
+    its decimal digits. A mismatch, a stale or non-numeric timestamp, or a
+    field that is None or of another type returns False. Raises
+    `ConfigurationError` when `callback_secret` is empty or whitespace.
     """

@@ -7,6 +7,8 @@
 use sha1::{Digest, Sha1};
 use subtle::ConstantTimeEq;
 
+use crate::credentials::CredentialError;
+
 /// A rejected callback.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CallbackError {
@@ -18,6 +20,18 @@ pub enum CallbackError {
     Stale { timestamp: i64, skew: u64, window: u64 },
     #[error("the callback timestamp {0:?} is not a Unix time in seconds")]
     BadTimestamp(String),
+}
+
+/// Checks that a CallbackSecret is set: an empty or whitespace-only secret
+/// is a configuration error, because anyone can compute the signature of
+/// an empty secret and so forge a callback.
+pub fn check_callback_secret(callback_secret: &str) -> Result<(), CredentialError> {
+    if callback_secret.trim().is_empty() {
+        return Err(CredentialError::CallbackSecret {
+            rule: "it is empty; set it to the CallbackSecret from the ZEGO console, where the callback URL is configured",
+        });
+    }
+    Ok(())
 }
 
 /// Returns ZEGO's callback signature for these values.
@@ -33,6 +47,10 @@ pub fn callback_signature(callback_secret: &str, timestamp: &str, nonce: &str) -
 
 /// Checks a callback's signature in constant time, then that its timestamp
 /// is within `window_seconds` of `now` (Unix seconds).
+///
+/// An empty or whitespace-only secret never verifies: it returns
+/// [`CallbackError::BadSignature`]. Front-ends call [`check_callback_secret`]
+/// first to report it as a configuration error.
 pub fn verify_callback(
     callback_secret: &str,
     timestamp: &str,
@@ -41,6 +59,9 @@ pub fn verify_callback(
     now: i64,
     window_seconds: u64,
 ) -> Result<(), CallbackError> {
+    if check_callback_secret(callback_secret).is_err() {
+        return Err(CallbackError::BadSignature);
+    }
     let expected = callback_signature(callback_secret, timestamp, nonce);
     let received = signature.trim().to_ascii_lowercase();
     if !bool::from(expected.as_bytes().ct_eq(received.as_bytes())) {
@@ -82,6 +103,20 @@ mod tests {
         assert_eq!(error, Err(CallbackError::BadSignature));
         let error = verify_callback("secret", "1470820198", "123413", &signature, 1_470_820_198, 300);
         assert_eq!(error, Err(CallbackError::BadSignature));
+    }
+
+    #[test]
+    fn rejects_empty_or_blank_secret() {
+        for secret in ["", " ", "\t\n"] {
+            let signature = callback_signature(secret, "1470820198", "123412");
+            let error = verify_callback(secret, "1470820198", "123412", &signature, 1_470_820_198, 300);
+            assert_eq!(error, Err(CallbackError::BadSignature), "{secret:?}");
+
+            let error = check_callback_secret(secret).unwrap_err();
+            assert!(error.to_string().contains("CallbackSecret"), "{error}");
+            assert!(error.to_string().contains("empty"), "{error}");
+        }
+        assert_eq!(check_callback_secret("secret"), Ok(()));
     }
 
     #[test]

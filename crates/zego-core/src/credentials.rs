@@ -1,4 +1,5 @@
-//! ZEGO project credentials: the AppId and the ServerSecret.
+//! ZEGO project credentials: the AppId and the ServerSecret, and the
+//! errors of these and of the CallbackSecret.
 
 use std::fmt;
 use std::str::FromStr;
@@ -14,6 +15,8 @@ pub enum CredentialError {
     AppId { value: String },
     #[error("invalid ServerSecret: {rule}")]
     ServerSecret { rule: &'static str },
+    #[error("invalid CallbackSecret: {rule}")]
+    CallbackSecret { rule: &'static str },
 }
 
 /// A ZEGO project's AppId: a non-zero unsigned 32-bit number.

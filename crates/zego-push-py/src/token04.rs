@@ -3,11 +3,13 @@
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
-use zego_core::callback::verify_callback;
+use pyo3::types::{PyBool, PyDict, PyInt, PyString};
+use zego_core::callback::{check_callback_secret, verify_callback};
 use zego_core::sign::{Clock, SystemClock};
 use zego_core::token04::{self, Token04Error, Token04Options, TokenFormat};
 use zego_core::ServerSecret;
+
+use crate::errors::to_py_err;
 
 /// The outcome of `generate_token04`, shaped as `TokenInfo` in ZEGO's
 /// `token04.py`: `error_code` 0 and `error_message` "success" with a token,
@@ -97,17 +99,51 @@ pub(crate) fn parse_token04<'py>(py: Python<'py>, token: &str, secret: &str) -> 
 
 /// Returns whether a callback's signature matches and its timestamp is
 /// within `window_seconds` of `now` (Unix seconds, the system clock by
-/// default). A mismatch, a stale or a non-numeric timestamp returns False.
+/// default). A mismatch, a stale or a non-numeric timestamp returns False,
+/// and so does a timestamp, nonce or signature of a type that ZEGO does not
+/// send (see [`callback_field_text`]). An empty or whitespace-only secret
+/// raises `ConfigurationError`, because anyone could forge that signature.
 #[pyfunction]
 #[pyo3(signature = (callback_secret, timestamp, nonce, signature, *, window_seconds = 300, now = None))]
 pub(crate) fn verify_callback_signature(
+    py: Python<'_>,
     callback_secret: &str,
-    timestamp: &str,
-    nonce: &str,
-    signature: &str,
+    timestamp: &Bound<'_, PyAny>,
+    nonce: &Bound<'_, PyAny>,
+    signature: &Bound<'_, PyAny>,
     window_seconds: u64,
     now: Option<i64>,
-) -> bool {
+) -> PyResult<bool> {
+    check_callback_secret(callback_secret).map_err(|error| to_py_err(py, &error.into()))?;
+    let (Some(timestamp), Some(nonce), Some(signature)) =
+        (callback_field_text(timestamp), callback_field_text(nonce), string_text(signature))
+    else {
+        return Ok(false);
+    };
     let now = now.unwrap_or_else(|| SystemClock.unix_seconds());
-    verify_callback(callback_secret, timestamp, nonce, signature, now, window_seconds).is_ok()
+    Ok(verify_callback(callback_secret, &timestamp, &nonce, &signature, now, window_seconds).is_ok())
+}
+
+/// Reads a callback's `timestamp` or `nonce` as zego-push-server does: a
+/// str as it is, an int that fits in 64 bits (signed or unsigned) as its
+/// decimal digits. Returns `None` for any other value (None, bool, float,
+/// a larger int), which then fails the check.
+fn callback_field_text(value: &Bound<'_, PyAny>) -> Option<String> {
+    if value.is_instance_of::<PyBool>() {
+        return None;
+    }
+    if value.is_instance_of::<PyInt>() {
+        if let Ok(number) = value.extract::<i64>() {
+            return Some(number.to_string());
+        }
+        return value.extract::<u64>().ok().map(|number| number.to_string());
+    }
+    string_text(value)
+}
+
+/// Returns the text of a str, or `None` for any other value and for a str
+/// that is not valid UTF-8 (one with a lone surrogate).
+fn string_text(value: &Bound<'_, PyAny>) -> Option<String> {
+    let text = value.cast::<PyString>().ok()?;
+    text.to_str().ok().map(str::to_owned)
 }
