@@ -106,12 +106,30 @@ def test_invalid_input_names_field(client, mock, user_id, token, platform, provi
         (1, "secret", {"base_url": "ftp://127.0.0.1"}, "must start with https://"),
         (1, "secret", {"timeout": 0}, "timeout must be a positive number"),
         (1, "secret", {"scheme": "sha1"}, "unknown signature scheme"),
-        (1, "secret", {"max_attempts": 0}, "max_attempts must be at least 1"),
+        (1, "secret", {"max_attempts": 0}, "max_attempts 0 is out of range; give 1 to 10"),
+        (1, "secret", {"max_attempts": -1}, "max_attempts -1 is out of range; give 1 to 10"),
+        (1, "secret", {"max_attempts": 11}, "max_attempts 11 is out of range; give 1 to 10"),
+        (1, "secret", {"max_attempts": 2**70}, "out of range; give 1 to 10"),
+        (True, "secret", {}, "int or a string of digits, not bool"),
+        (False, "secret", {}, "int or a string of digits, not bool"),
     ],
 )
 def test_configuration_error(app_id, secret, options, rule):
     with pytest.raises(ConfigurationError, match=rule):
         zego_push.Client(app_id, secret, **options)
+
+
+@pytest.mark.parametrize("max_attempts", [1, 10])
+def test_max_attempts_limits_accepted(max_attempts):
+    assert zego_push.Client(1, "secret", max_attempts=max_attempts).app_id == 1
+
+
+@pytest.mark.parametrize(("max_attempts", "type_name"), [(True, "bool"), ("3", "str"), (3.0, "float"), (None, "NoneType")])
+def test_max_attempts_type_error_names_argument(max_attempts, type_name):
+    with pytest.raises(TypeError) as caught:
+        zego_push.Client(1, "secret", max_attempts=max_attempts)
+
+    assert str(caught.value) == f"max_attempts must be an int, not {type_name}"
 
 
 def test_configuration_error_hides_secret():

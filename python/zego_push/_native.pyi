@@ -27,9 +27,10 @@ class Client:
     per thread; awaitables share one pool on one tokio runtime. `repr()`
     shows the ServerSecret as `****`.
 
-    Raises `ConfigurationError` when the AppId (an int, or a string of
-    digits), the ServerSecret, `base_url`, `scheme` (`"guide"` or `"v2"`)
-    or a timeout is unusable.
+    Raises `ConfigurationError` when the AppId (an int other than a bool, or
+    a string of digits), the ServerSecret, `base_url`, `scheme` (`"guide"`
+    or `"v2"`), a timeout or `max_attempts` (1 to 10) is unusable, and
+    `TypeError` when `max_attempts` is not an int.
     """
 
     def __new__(

@@ -6,8 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyInt, PyString};
+use pyo3::types::{PyBool, PyInt, PyString};
 use zego_core::client::DEFAULT_ACTION;
 use zego_core::{
     AppId, ClientConfig, Error, Registered, Registration, RetryPolicy, ServerSecret, SignatureScheme,
@@ -66,8 +67,13 @@ impl Client {
         timeout = 10.0,
         connect_timeout = 3.0,
         scheme = "guide",
-        max_attempts = 3,
+        max_attempts = MaxAttempts::DEFAULT,
     ))]
+    // Written out because pyo3 shows a default that is not a literal as `...`;
+    // max_attempts=3 here must stay equal to MaxAttempts::DEFAULT.
+    #[pyo3(
+        text_signature = "(app_id, server_secret, *, base_url=None, timeout=10.0, connect_timeout=3.0, scheme='guide', max_attempts=3)"
+    )]
     fn new(
         py: Python<'_>,
         app_id: &Bound<'_, PyAny>,
@@ -76,7 +82,7 @@ impl Client {
         timeout: f64,
         connect_timeout: f64,
         scheme: &str,
-        max_attempts: u32,
+        max_attempts: MaxAttempts,
     ) -> PyResult<Self> {
         let app_id = parse_app_id(app_id).map_err(|error| to_py_err(py, &error))?;
         let secret = ServerSecret::new(server_secret).map_err(|error| to_py_err(py, &error.into()))?;
@@ -89,7 +95,7 @@ impl Client {
             connect_timeout: seconds("connect_timeout", connect_timeout)
                 .map_err(|error| to_py_err(py, &error))?,
             timeout: seconds("timeout", timeout).map_err(|error| to_py_err(py, &error))?,
-            retry: RetryPolicy { max_attempts, ..RetryPolicy::default() },
+            retry: RetryPolicy { max_attempts: max_attempts.0, ..RetryPolicy::default() },
             ..ClientConfig::default()
         };
         let base_url = config.base_url.clone();
@@ -200,13 +206,55 @@ impl Client {
     }
 }
 
-/// Accepts the AppId as an int or as a string of digits (the guide keeps it a string).
+/// The `max_attempts` argument: requests sent for one registration, the
+/// first included, from 1 to [`MaxAttempts::LIMIT`].
+#[derive(Clone, Copy)]
+struct MaxAttempts(u32);
+
+impl MaxAttempts {
+    const DEFAULT: Self = Self(3);
+    /// The largest value, as the CLI's `--max-attempts` allows.
+    const LIMIT: u32 = 10;
+}
+
+impl<'a, 'py> FromPyObject<'a, 'py> for MaxAttempts {
+    type Error = PyErr;
+
+    /// Raises `TypeError` for a value that is not an int and
+    /// `ConfigurationError` for an int out of range.
+    fn extract(value: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        if value.is_instance_of::<PyBool>() || !value.is_instance_of::<PyInt>() {
+            return Err(PyTypeError::new_err(format!(
+                "max_attempts must be an int, not {}",
+                type_name(&value)
+            )));
+        }
+        match value.extract::<u32>() {
+            Ok(attempts) if (1..=Self::LIMIT).contains(&attempts) => Ok(Self(attempts)),
+            _ => {
+                let error = Error::InvalidConfig(format!(
+                    "max_attempts {} is out of range; give 1 to {} requests per registration, the first included",
+                    *value,
+                    Self::LIMIT
+                ));
+                Err(to_py_err(value.py(), &error))
+            }
+        }
+    }
+}
+
+fn type_name(value: &Bound<'_, PyAny>) -> String {
+    value.get_type().name().map_or_else(|_| "?".to_owned(), |name| name.to_string())
+}
+
+/// Accepts the AppId as an int or as a string of digits (the guide keeps it
+/// a string). A bool is rejected although Python counts it as an int.
 fn parse_app_id(value: &Bound<'_, PyAny>) -> Result<AppId, Error> {
     if let Ok(text) = value.cast::<PyString>() {
         let text = text.to_str().map_err(|_| Error::InvalidConfig("app_id is not valid UTF-8".into()))?;
         return Ok(text.parse::<AppId>()?);
     }
-    if value.is_instance_of::<PyInt>() {
+    if value.is_instance_of::<PyInt>() && !value.is_instance_of::<PyBool>() {
         let shown = value.to_string();
         let number: u32 = value.extract().map_err(|_| {
             Error::InvalidConfig(format!(
@@ -217,7 +265,7 @@ fn parse_app_id(value: &Bound<'_, PyAny>) -> Result<AppId, Error> {
     }
     Err(Error::InvalidConfig(format!(
         "app_id must be an int or a string of digits, not {}",
-        value.get_type().name().map_or_else(|_| "?".to_owned(), |name| name.to_string())
+        type_name(value)
     )))
 }
 
