@@ -81,7 +81,7 @@ def test_default_base_url_is_zego():
         ("u1", "bad/token", "android", None, "fcm_token", "A-Z, a-z, 0-9"),
         ("u1", FCM_TOKEN, "web", None, "platform", '"android" or "ios"'),
         ("u1", FCM_TOKEN, "android", "hms", "provider", '"fcm" or "apns"'),
-        ("u1", "fcm:token-from-firebase", "ios", None, "fcm_token", '"provider": "fcm"'),
+        ("u1", "fcm:token-from-firebase", "ios", None, "fcm_token", 'pass provider="fcm"'),
     ],
 )
 def test_invalid_input_names_field(client, mock, user_id, token, platform, provider, field, rule):

@@ -135,6 +135,16 @@ def test_rejects_bad_requests(app, zego_env, body, content_type, status, code, f
     assert zego_env.calls() == []
 
 
+def test_ios_fcm_token_hint_names_json_field(app, zego_env):
+    status, body, _ = app.post({"push_token": "fcm:token", "platform": "iOS", "user_id": "u1"}, user="u1")
+
+    assert status == 400
+    assert body["error"]["field"] == "fcm_token"
+    assert body["error"]["message"].endswith('send "provider": "fcm"')
+    assert "provider=" not in body["error"]["message"]
+    assert zego_env.calls() == []
+
+
 def test_ios_fcm_token_with_provider(app, zego_env):
     status, body, _ = app.post(
         {"push_token": "fcm:token", "platform": "iOS", "provider": "fcm", "user_id": "u1"}, user="u1"

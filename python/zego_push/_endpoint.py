@@ -23,6 +23,11 @@ ROUTE = "/api/register-push-token"
 MAX_BODY_BYTES = 16 * 1024
 RETRY_AFTER_SECONDS = 5
 
+# InvalidInput's hint for an iOS app that uses Firebase names the Python
+# keyword argument; a caller of this endpoint sends the JSON field instead.
+PYTHON_PROVIDER_HINT = 'pass provider="fcm"'
+JSON_PROVIDER_HINT = 'send "provider": "fcm"'
+
 logger = logging.getLogger("zego_push")
 
 # The hook the host application gives: it returns the id of the user that
@@ -123,7 +128,8 @@ def _register(client: Client | None, user_id: str, token: str, platform: str, pr
         active_client = client if client is not None else client_from_env()
         reply = active_client.register_push_token(user_id, token, platform, provider)
     except InvalidInput as error:
-        return _error(400, "invalid_field", str(error), error.field)
+        message = str(error).replace(PYTHON_PROVIDER_HINT, JSON_PROVIDER_HINT)
+        return _error(400, "invalid_field", message, error.field)
     except ConfigurationError as error:
         logger.error("zego_push is misconfigured, so push tokens cannot be registered: %s", error)
         return _error(500, "server_misconfigured", "this server's ZEGO configuration is unusable; see its log")

@@ -351,6 +351,11 @@ pub struct Registration {
     pub device_id: Option<DeviceId>,
 }
 
+/// The end of the message that rejects an iOS token that is not hex but is
+/// a valid FCM token. It names the server's JSON field, so the CLI and the
+/// Python package replace it with their own words.
+pub const FCM_PROVIDER_HINT: &str = "send \"provider\": \"fcm\"";
+
 impl Registration {
     /// Validates the raw request fields.
     ///
@@ -380,7 +385,7 @@ impl Registration {
                 return Err(ValidationError::new(
                     error.field,
                     format!(
-                        "{}. If this iOS app uses Firebase, the token is an FCM token: send \"provider\": \"fcm\"",
+                        "{}. If this iOS app uses Firebase, the token is an FCM token: {FCM_PROVIDER_HINT}",
                         error.message
                     ),
                 ));

@@ -4,10 +4,8 @@
 //! (`fcm_token`) and its hints show JSON (`send "provider": "fcm"`). The
 //! CLI names its flags instead, and `import` names its file's columns.
 
+use zego_core::values::FCM_PROVIDER_HINT as CORE_PROVIDER_HINT;
 use zego_core::{Field, ValidationError};
-
-/// The hint zego-core appends to an iOS token that is not hex but is a valid FCM token.
-const CORE_PROVIDER_HINT: &str = "send \"provider\": \"fcm\"";
 
 /// How a front-end names the registration fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,11 +12,16 @@
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyType};
+use zego_core::values::FCM_PROVIDER_HINT;
 use zego_core::Error;
 
 use crate::convert::json_to_py;
 
 const ERRORS_MODULE: &str = "zego_push._errors";
+
+/// zego-core's hint for an iOS app that uses Firebase, as a Python keyword
+/// argument instead of the server's JSON field.
+const PYTHON_PROVIDER_HINT: &str = "pass provider=\"fcm\"";
 
 static INVALID_INPUT: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static CONFIGURATION_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
@@ -34,13 +39,14 @@ pub(crate) fn to_py_err(py: Python<'_>, error: &Error) -> PyErr {
 }
 
 fn build_exception(py: Python<'_>, error: &Error) -> PyResult<PyErr> {
-    let description = error.to_string();
+    let mut description = error.to_string();
     let fields = PyDict::new(py);
 
     let (class, name) = match error {
         Error::InvalidInput(invalid) => {
+            description = description.replace(FCM_PROVIDER_HINT, PYTHON_PROVIDER_HINT);
             fields.set_item("field", invalid.field.as_str())?;
-            fields.set_item("message", &invalid.message)?;
+            fields.set_item("message", invalid.message.replace(FCM_PROVIDER_HINT, PYTHON_PROVIDER_HINT))?;
             (&INVALID_INPUT, "InvalidInput")
         }
         Error::InvalidCredentials(_) | Error::InvalidConfig(_) => {
