@@ -266,13 +266,13 @@ impl PushToken {
             )));
         }
         let len = normalized.len();
-        if !len.is_multiple_of(2) {
-            return Err(err(format!("has {len} hex digits; an APNs token has an even number of hex digits")));
-        }
         if !(APNS_TOKEN_MIN_CHARS..=APNS_TOKEN_MAX_CHARS).contains(&len) {
             return Err(err(format!(
                 "has {len} hex digits; an APNs token has {APNS_TOKEN_MIN_CHARS} to {APNS_TOKEN_MAX_CHARS}"
             )));
+        }
+        if !len.is_multiple_of(2) {
+            return Err(err(format!("has {len} hex digits; an APNs token has an even number of hex digits")));
         }
         Ok(Self { value: normalized, provider: PushProvider::Apns })
     }
@@ -523,12 +523,17 @@ mod tests {
             ("ab".repeat(101), "64 to 200"),
             (format!("{APNS_64}a"), "even number"),
             (format!("{}zz", &APNS_64[..62]), "hex digits"),
+            // A short or long odd length breaks the range rule first.
+            ("abc".to_owned(), "has 3 hex digits; an APNs token has 64 to 200"),
+            ("a".repeat(201), "has 201 hex digits; an APNs token has 64 to 200"),
         ];
         for (raw, rule) in cases {
             let err = PushToken::parse(&raw, PushProvider::Apns).unwrap_err();
             assert_eq!(err.field, Field::FcmToken);
             assert!(err.message.contains(rule), "{raw}: {err}");
         }
+        let err = PushToken::parse("abc", PushProvider::Apns).unwrap_err();
+        assert!(!err.message.contains("even number"), "{err}");
     }
 
     #[test]
