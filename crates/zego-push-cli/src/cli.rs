@@ -67,7 +67,10 @@ pub enum Command {
     /// with this machine's clock: it warns past 60 s and fails past 600 s.
     /// push_register sends a test PushRegister that must return Code 0. It
     /// uses user zego-push-doctor and a placeholder token unless --token is
-    /// given, which needs --user-id and --platform or --provider. console lists what only the ZEGO console shows.
+    /// given, which needs --user-id and --platform or --provider. --user-id
+    /// without --token exits with 2, because the placeholder token could
+    /// replace that user's real token. console lists what only the ZEGO
+    /// console shows.
     /// The exit status is 5 when a check fails; warnings alone exit with 0.
     #[command(after_help = exit_codes_help(DOCTOR_EXIT_CODES))]
     Doctor(DoctorArgs),
@@ -293,8 +296,9 @@ pub struct DoctorArgs {
     #[command(flatten)]
     pub connection: ConnectionArgs,
 
-    /// The user id of the test PushRegister; required with --token
-    /// [default: zego-push-doctor].
+    /// The user id of the test PushRegister; required with --token, and
+    /// rejected without it, so that the placeholder token never replaces a
+    /// real user's token [default: zego-push-doctor].
     #[arg(long)]
     pub user_id: Option<String>,
 

@@ -119,6 +119,21 @@ fn doctor_token_needs_user_and_service() {
 }
 
 #[test]
+fn doctor_user_id_needs_token() {
+    let mock = Mock::start();
+    for extra in [&[][..], &["--skip-register"][..]] {
+        let (code, document) =
+            run_json(zego_push_for(&mock).args(["--json", "doctor", "--user-id", "alice"]).args(extra));
+        assert_eq!(code, 2, "{extra:?}: {document}");
+        let error = document["error"].as_str().unwrap();
+        assert!(error.starts_with("missing --token"), "{error}");
+        assert!(error.contains("can replace that user's real token"), "{error}");
+        assert!(error.contains("\"alice\""), "{error}");
+    }
+    assert!(mock.state().calls().is_empty(), "doctor registered the placeholder token for a real user");
+}
+
+#[test]
 fn doctor_provider_implies_platform() {
     let mock = Mock::start();
     let apns = "cd".repeat(32);

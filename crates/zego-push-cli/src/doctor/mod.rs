@@ -102,9 +102,15 @@ pub async fn run(global: &GlobalArgs, args: DoctorArgs) -> Result<ExitCode, CliE
 
 /// Rejects a real token without the user and push service it belongs to,
 /// because doctor would otherwise bind it to its own placeholder user or to
-/// the wrong provider, and still pass.
+/// the wrong provider, and still pass. Rejects a real user without a token
+/// too, because the placeholder token could replace that user's real one.
 fn check_test_device(args: &DoctorArgs) -> Result<(), CliError> {
     if args.token.is_none() {
+        if let Some(user_id) = &args.user_id {
+            return Err(CliError::input(format!(
+                "missing --token: without it, doctor would register its placeholder token for user {user_id:?}, which can replace that user's real token, so give --token and --platform of the user's test device, or leave out --user-id to test with user zego-push-doctor"
+            )));
+        }
         return Ok(());
     }
     if args.user_id.is_none() {
