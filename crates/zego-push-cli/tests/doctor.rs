@@ -206,6 +206,23 @@ fn doctor_fails_on_missing_credentials() {
 }
 
 #[test]
+fn doctor_names_both_missing_credentials() {
+    let (code, document) = run_json(zego_push().args(["--json", "doctor", "--skip-register"]));
+    assert_eq!(code, 5, "{document}");
+    let credentials = check(&document, "credentials");
+    let summary = credentials["summary"].as_str().unwrap();
+    assert_eq!(summary, "no AppId is set, and no ServerSecret is set");
+    let fix = credentials["fix"].as_str().unwrap();
+    assert!(fix.contains("ZEGO_APP_ID"), "{fix}");
+    assert!(fix.contains("ZEGO_SERVER_SECRET"), "{fix}");
+
+    let (code, document) =
+        run_json(zego_push().env("ZEGO_APP_ID", "1").args(["--json", "doctor", "--skip-register"]));
+    assert_eq!(code, 5, "{document}");
+    assert_eq!(check(&document, "credentials")["summary"], "no ServerSecret is set");
+}
+
+#[test]
 fn doctor_fails_on_malformed_app_id() {
     let (code, document) =
         run_json(zego_push_at(CLOSED_URL).env("ZEGO_APP_ID", "YOUR_ZEGO_APP_ID").args(["--json", "doctor"]));

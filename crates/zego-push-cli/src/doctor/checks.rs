@@ -8,7 +8,7 @@ use zeroize::Zeroizing;
 
 use super::host::{check_host, unix_seconds};
 use super::{apns, Check, Status};
-use crate::cli::{CredentialArgs, DoctorArgs};
+use crate::cli::{ApnsEnvironment, CredentialArgs, DoctorArgs};
 use crate::fields::FieldNames;
 use crate::{env, settings};
 
@@ -60,41 +60,35 @@ pub async fn run_all(args: &DoctorArgs) -> Vec<Check> {
 }
 
 /// Checks that an AppId and a ServerSecret are given and well-formed, and
-/// returns them when they are.
+/// returns them when they are. When both are wrong, the check names both.
 fn check_credentials(args: &CredentialArgs) -> (Check, Option<(AppId, ServerSecret)>) {
-    let fail = |summary: String, fix: String| Check::new("credentials", Status::Fail, summary).with_fix(fix);
-
     let app_id = match args.app_id.as_deref().map(str::parse::<AppId>) {
-        None => {
-            let fix = format!("set {} to the AppId on the project's page in the ZEGO console", env::APP_ID);
-            return (fail("no AppId is set".into(), fix), None);
-        }
-        Some(Err(error)) => {
-            return (fail(error.to_string(), "copy the AppId again from the ZEGO console".into()), None);
-        }
-        Some(Ok(app_id)) => app_id,
+        None => Err(Problem {
+            summary: "no AppId is set".into(),
+            fix: format!("set {} to the AppId on the project's page in the ZEGO console", env::APP_ID),
+        }),
+        Some(Err(error)) => Err(Problem {
+            summary: error.to_string(),
+            fix: "copy the AppId again from the ZEGO console".into(),
+        }),
+        Some(Ok(app_id)) => Ok(app_id),
     };
+    let secret = read_server_secret(args);
 
-    let (text, source) = match args.read_secret_text() {
-        Ok(Some(found)) => found,
-        Ok(None) => {
-            let fix = format!(
-                "set {} or give --server-secret-file PATH or --server-secret-stdin, with the ServerSecret from the ZEGO console",
-                env::SERVER_SECRET
-            );
-            return (fail("no ServerSecret is set".into(), fix), None);
+    let (app_id, (secret, source)) = match (app_id, secret) {
+        (Ok(app_id), Ok(secret)) => (app_id, secret),
+        (Err(problem), Ok(_)) | (Ok(_), Err(problem)) => {
+            let check = Check::new("credentials", Status::Fail, problem.summary).with_fix(problem.fix);
+            return (check, None);
         }
-        Err(error) => {
-            return (fail(format!("{error:#}"), "check the file's path and permissions".into()), None)
-        }
-    };
-    let secret = match ServerSecret::new(text.as_str()) {
-        Ok(secret) => secret,
-        Err(error) => {
-            return (
-                fail(error.to_string(), "copy the ServerSecret again from the ZEGO console".into()),
-                None,
-            );
+        (Err(app_id), Err(secret)) => {
+            let check = Check::new(
+                "credentials",
+                Status::Fail,
+                format!("{}, and {}", app_id.summary, secret.summary),
+            )
+            .with_fix(format!("{}, and {}", app_id.fix, secret.fix));
+            return (check, None);
         }
     };
 
@@ -117,6 +111,41 @@ fn check_credentials(args: &CredentialArgs) -> (Check, Option<(AppId, ServerSecr
         .with_fix("copy the ServerSecret again from the project's page in the ZEGO console")
     };
     (check.with_detail("app_id", app_id.get()), Some((app_id, secret)))
+}
+
+/// A failed part of the credentials check.
+struct Problem {
+    summary: String,
+    fix: String,
+}
+
+/// Reads the ServerSecret and names where it came from.
+fn read_server_secret(args: &CredentialArgs) -> Result<(ServerSecret, settings::SecretSource), Problem> {
+    let (text, source) = match args.read_secret_text() {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            return Err(Problem {
+                summary: "no ServerSecret is set".into(),
+                fix: format!(
+                    "set {} or give --server-secret-file PATH or --server-secret-stdin, with the ServerSecret from the ZEGO console",
+                    env::SERVER_SECRET
+                ),
+            });
+        }
+        Err(error) => {
+            return Err(Problem {
+                summary: format!("{error:#}"),
+                fix: "check the file's path and permissions".into(),
+            })
+        }
+    };
+    match ServerSecret::new(text.as_str()) {
+        Ok(secret) => Ok((secret, source)),
+        Err(error) => Err(Problem {
+            summary: error.to_string(),
+            fix: "copy the ServerSecret again from the ZEGO console".into(),
+        }),
+    }
 }
 
 /// Sends one PushRegister call and expects Code 0.
@@ -199,7 +228,7 @@ async fn check_push_register(
                 "ZEGO replied Code {} ({:?}) {tested}: {}",
                 api.code,
                 api.message,
-                rejection_meaning(api.class)
+                rejection_meaning(api.class, placeholder)
             ),
         )
         .with_fix(codes::hint(api.code))
@@ -215,10 +244,15 @@ async fn check_push_register(
         .with_detail("scheme", client.signer().scheme().as_str())
 }
 
-/// Returns what a rejected test PushRegister means for the set-up, by the class of its code.
-fn rejection_meaning(class: CodeClass) -> &'static str {
+/// Returns what a rejected test PushRegister means for the set-up, by the
+/// class of its code and whether the token was doctor's placeholder.
+fn rejection_meaning(class: CodeClass, placeholder: bool) -> &'static str {
     match class {
-        CodeClass::Input | CodeClass::Permanent => "the token is not linked to the user on ZEGO's side",
+        CodeClass::Input if placeholder => {
+            "ZEGO rejected a parameter of the request, which may be the placeholder token; give --user-id, --token and --platform of a test device to send a real one"
+        }
+        CodeClass::Input => "ZEGO rejected a parameter of the request: the user id, the token or the provider",
+        CodeClass::Permanent => "the token is not linked to the user on ZEGO's side",
         CodeClass::Credentials => {
             "ZEGO did not accept the AppId and ServerSecret, so no token can be registered"
         }
@@ -339,23 +373,37 @@ fn console_reminder(args: &DoctorArgs, certificate_environment: Option<&str>) ->
         "the FCM credentials (server key, or service account JSON for FCM HTTP v1) configured in the ZEGO console, from the app's Firebase project; Google shut down legacy server keys from July 2024",
     )
     .with_detail("ios", "the VoIP push certificate (.p12) uploaded under iOS, with its password");
-    check = match certificate_environment {
-        Some(environment) => check.with_detail(
-            "environment",
-            format!(
-                "the iOS environment matches the certificate ({environment}): Development for builds run from Xcode, Production for TestFlight and App Store"
-            ),
-        ),
-        None => check.with_detail(
-            "environment",
-            "the iOS environment: Development for builds run from Xcode, Production for TestFlight and App Store; a certificate for the other environment fails without an error",
-        ),
-    };
+    check = check
+        .with_detail("environment", environment_reminder(args.apns_environment, certificate_environment));
     let resource_id = match &args.resource_id {
         Some(resource_id) => format!("the resourceID {resource_id:?} is configured, and the caller's invitation sends it in notificationConfig"),
         None => "the resourceID the caller's invitation sends in notificationConfig is configured".to_owned(),
     };
     check.with_detail("resource_id", resource_id)
+}
+
+/// Returns the console's iOS environment line: what the certificate check
+/// found when it ran, else what to compare by hand.
+fn environment_reminder(expected: Option<ApnsEnvironment>, certificate_environment: Option<&str>) -> String {
+    const BUILDS: &str = "Development for builds run from Xcode, Production for TestFlight and App Store";
+    match (expected, certificate_environment) {
+        // The environment is "development", "production" or "development and production".
+        (Some(expected), Some(environment)) if environment.contains(expected.as_str()) => format!(
+            "the iOS environment set in the console must be {}, which the certificate ({environment}) supports: {BUILDS}",
+            expected.as_str()
+        ),
+        (Some(expected), Some(environment)) => format!(
+            "the certificate is for {environment}, but --apns-environment is {}: upload a certificate for {} or set the console's iOS environment to {environment} ({BUILDS})",
+            expected.as_str(),
+            expected.as_str()
+        ),
+        (None, Some(environment)) => format!(
+            "the iOS environment set in the console must match the certificate ({environment}): {BUILDS}"
+        ),
+        (_, None) => format!(
+            "the iOS environment: {BUILDS}; a certificate for the other environment fails without an error"
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -371,5 +419,33 @@ mod tests {
         assert_eq!(check_resource_id("call id").status, Status::Fail);
         assert_eq!(check_resource_id("call\u{e9}").status, Status::Fail);
         assert_eq!(check_resource_id("call.v2").status, Status::Warn);
+    }
+
+    #[test]
+    fn environment_reminder_states_outcome() {
+        let mismatch = environment_reminder(Some(ApnsEnvironment::Production), Some("development"));
+        assert!(
+            mismatch.starts_with("the certificate is for development, but --apns-environment is production")
+        );
+        assert!(!mismatch.contains("matches"), "{mismatch}");
+
+        let supported =
+            environment_reminder(Some(ApnsEnvironment::Production), Some("development and production"));
+        assert!(supported.contains("must be production, which the certificate"), "{supported}");
+
+        let unchecked = environment_reminder(None, Some("development"));
+        assert!(unchecked.contains("must match the certificate (development)"), "{unchecked}");
+    }
+
+    #[test]
+    fn rejection_meaning_of_bad_parameter() {
+        let placeholder = rejection_meaning(CodeClass::Input, true);
+        assert!(placeholder.contains("rejected a parameter"), "{placeholder}");
+        assert!(placeholder.contains("placeholder token"), "{placeholder}");
+        assert!(!placeholder.contains("not linked"), "{placeholder}");
+
+        let given = rejection_meaning(CodeClass::Input, false);
+        assert!(given.contains("rejected a parameter"), "{given}");
+        assert!(!given.contains("placeholder"), "{given}");
     }
 }
