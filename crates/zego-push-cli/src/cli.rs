@@ -451,7 +451,8 @@ pub struct TokenGenerateArgs {
     #[arg(long, required = true)]
     pub user_id: Option<String>,
 
-    /// How long the token is valid, in seconds from now; must be positive.
+    /// How long the token is valid, in seconds from now: 1 to 31536000
+    /// (365 days).
     #[arg(long, default_value_t = 3_600, allow_negative_numbers = true, value_name = "SECONDS")]
     pub effective_seconds: i64,
 

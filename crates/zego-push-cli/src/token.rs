@@ -100,7 +100,19 @@ fn code_suffix(error: &Token04Error) -> String {
     }
 }
 
+/// The maximum `--effective-seconds`: 365 days. A Token04 stays valid until
+/// its expiry, so a longer one is a risk if it leaks, and the bound keeps
+/// the printed expiry a valid RFC 3339 date.
+pub const MAX_EFFECTIVE_SECONDS: i64 = 365 * 86_400;
+
 fn run_generate(global: &GlobalArgs, args: &TokenGenerateArgs) -> Result<ExitCode, CliError> {
+    // Values of 0 or less are left to Token04, which reports ZEGO's code 6.
+    if args.effective_seconds > MAX_EFFECTIVE_SECONDS {
+        return Err(CliError::input(format!(
+            "invalid --effective-seconds {}: the maximum is {MAX_EFFECTIVE_SECONDS} s (365 days), so give a shorter time and generate a new token when it expires",
+            args.effective_seconds
+        )));
+    }
     let app_id = parse_app_id(&args.credentials)?;
     let secret = read_secret(&args.credentials)?;
     let user_id = args.user_id.as_deref().unwrap_or_default();

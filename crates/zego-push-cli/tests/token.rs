@@ -142,6 +142,24 @@ fn generate_input_errors_carry_zego_codes() {
 }
 
 #[test]
+fn generate_effective_seconds_upper_bound() {
+    let before = unix_now();
+    let (code, document) = generate_json(&["--effective-seconds", "31536000"]);
+    assert_eq!(code, 0, "{document}");
+    let expire = document["expire_unix"].as_i64().unwrap();
+    assert!((before + 31_536_000..=unix_now() + 31_536_000).contains(&expire), "{document}");
+
+    for value in ["31536001", "9223372036854775807"] {
+        let (code, document) = generate_json(&["--effective-seconds", value]);
+        assert_eq!(code, 2, "{value}: {document}");
+        let message = document["error"].as_str().unwrap();
+        assert!(message.starts_with(&format!("invalid --effective-seconds {value}")), "{message}");
+        assert!(message.contains("the maximum is 31536000 s (365 days)"), "{message}");
+        assert!(document.get("token").is_none(), "{document}");
+    }
+}
+
+#[test]
 fn generate_too_long_payload_names_own_code() {
     let payload = "x".repeat(70_000);
     let (code, document) = run_json(with_secret(SECRET).args([
