@@ -438,6 +438,7 @@ pub enum TokenAction {
     /// An expired token still exits with 0. A token that cannot be decoded,
     /// because it is malformed, changed or encrypted with another
     /// ServerSecret, exits with 2.
+    #[command(after_help = exit_codes_help(TOKEN_EXIT_CODES))]
     Inspect(TokenInspectArgs),
 }
 

@@ -223,13 +223,14 @@ fn register_json_error_goes_to_stdout() {
 
 #[test]
 fn help_lists_exit_codes() {
-    let cases: [(&[&str], &[&str]); 7] = [
+    let cases: [(&[&str], &[&str]); 8] = [
         (&["--help"], &["0", "1", "2", "3", "4", "5", "6", "7", "130"]),
         (&["sign", "--help"], &["0", "1", "2"]),
         (&["register", "--help"], &["0", "1", "2", "3", "4"]),
         (&["doctor", "--help"], &["0", "1", "2", "5"]),
         (&["import", "--help"], &["0", "1", "2", "3", "4", "6", "130"]),
         (&["token", "--help"], &["0", "1", "2"]),
+        (&["token", "inspect", "--help"], &["0", "1", "2"]),
         (&["verify-callback", "--help"], &["0", "1", "2", "7"]),
     ];
     for (args, codes) in cases {
