@@ -193,6 +193,10 @@ fn parse_scheme(value: &str) -> Result<SignatureScheme, String> {
     value.parse()
 }
 
+/// The other names of `--token` in `sign`, `register` and `doctor`: the
+/// guide's `fcm_token`, the server's `push_token` and ZEGO's `PushID`.
+const TOKEN_ALIASES: [&str; 3] = ["fcm-token", "push-token", "push-id"];
+
 /// One registration's fields, as `register` and `doctor` take them.
 #[derive(Debug, Clone, Args)]
 pub struct RegistrationArgs {
@@ -202,7 +206,7 @@ pub struct RegistrationArgs {
 
     /// The device's push token: an FCM registration token, or an APNs
     /// (VoIP) device token in hex.
-    #[arg(long, visible_aliases = ["fcm-token", "push-token"])]
+    #[arg(long, visible_aliases = TOKEN_ALIASES)]
     pub token: String,
 
     /// The device's platform: android or ios.
@@ -227,7 +231,7 @@ pub struct SignArgs {
     pub user_id: String,
 
     /// The PushID (device token) to sign.
-    #[arg(long, visible_aliases = ["push-id", "fcm-token"])]
+    #[arg(long, visible_aliases = TOKEN_ALIASES)]
     pub token: String,
 
     /// The platform: android signs PushProvider 1 (FCM), ios 2 (APNs).
@@ -305,7 +309,7 @@ pub struct DoctorArgs {
     /// The token of the test PushRegister; use a test device's real token to
     /// check its binding. Needs --user-id, and --platform or --provider
     /// [default: a placeholder token].
-    #[arg(long, visible_aliases = ["fcm-token", "push-token"])]
+    #[arg(long, visible_aliases = TOKEN_ALIASES)]
     pub token: Option<String>,
 
     /// The platform of the test PushRegister: android or ios [default:
@@ -546,5 +550,28 @@ mod tests {
     #[test]
     fn command_definition_is_valid() {
         Cli::command().debug_assert();
+    }
+
+    /// Returns the `--token` value that `args` set, parsed as a command line.
+    fn token_of(args: &[&str]) -> String {
+        let cli = Cli::try_parse_from(args).unwrap_or_else(|error| panic!("{args:?}: {error}"));
+        match cli.command {
+            Command::Sign(sign) => sign.token,
+            Command::Register(register) => register.registration.token,
+            Command::Doctor(doctor) => doctor.token.expect("doctor got a token"),
+            other => panic!("{args:?} parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn token_aliases_match_across_subcommands() {
+        for flag in ["--token", "--fcm-token", "--push-token", "--push-id"] {
+            let sign = ["zego-push", "sign", "--user-id", "u", flag, "t1", "--platform", "android"];
+            assert_eq!(token_of(&sign), "t1", "sign {flag}");
+            let register = ["zego-push", "register", "--user-id", "u", flag, "t2", "--platform", "android"];
+            assert_eq!(token_of(&register), "t2", "register {flag}");
+            let doctor = ["zego-push", "doctor", "--user-id", "u", flag, "t3", "--platform", "android"];
+            assert_eq!(token_of(&doctor), "t3", "doctor {flag}");
+        }
     }
 }
