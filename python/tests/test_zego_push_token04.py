@@ -123,6 +123,12 @@ def test_callback_published_example() -> None:
     assert zego_push.verify_callback_signature("secret", "1470820198", "123412", signature, now=1470820198)
 
 
+def test_callback_secret_whitespace_ignored() -> None:
+    signature = signature_of("secret", "1470820198", "123412")
+    assert zego_push.verify_callback_signature("secret\n", "1470820198", "123412", signature, now=1470820198)
+    assert zego_push.verify_callback_signature(" secret ", "1470820198", "123412", signature, now=1470820198)
+
+
 def test_callback_valid_with_clock() -> None:
     timestamp = str(int(time.time()))
     signature = signature_of("callback-secret", timestamp, "n1")

@@ -124,6 +124,7 @@ def verify_callback_signature(
     of `now` (Unix seconds, the system clock by default). `timestamp` and
     `nonce` may be a str or an int, as ZEGO sends either; an int is signed as
     its decimal digits. A mismatch, a stale or non-numeric timestamp, or a
-    field that is None or of another type returns False. Raises
+    field that is None or of another type returns False. Whitespace around
+    `callback_secret` is ignored, as zego-push-server does. Raises
     `ConfigurationError` when `callback_secret` is empty or whitespace.
     """

@@ -114,6 +114,9 @@ pub(crate) fn verify_callback_signature(
     window_seconds: u64,
     now: Option<i64>,
 ) -> PyResult<bool> {
+    // The server and the CLI drop surrounding whitespace too, such as the
+    // newline at the end of a secret read from a file.
+    let callback_secret = callback_secret.trim();
     check_callback_secret(callback_secret).map_err(|error| to_py_err(py, &error.into()))?;
     let (Some(timestamp), Some(nonce), Some(signature)) =
         (callback_field_text(timestamp), callback_field_text(nonce), string_text(signature))
