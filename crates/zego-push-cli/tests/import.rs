@@ -442,3 +442,56 @@ fn import_rejects_missing_header_column() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("no user_id column"));
     assert!(mock.state().calls().is_empty());
 }
+
+#[test]
+fn import_reports_unwritable_failures_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_rows(dir.path(), 20);
+    let failures = dir.path().join("no-such-directory").join("failed.csv");
+    let unreachable_import = |json: bool| {
+        let mut command = zego_push_at(CLOSED_URL);
+        if json {
+            command.arg("--json");
+        }
+        command
+            .args(["import", "--rate", "0", "--concurrency", "1", "--max-attempts", "1"])
+            .args(["--max-unreachable", "2", "--restart", "--failures"])
+            .arg(&failures)
+            .arg(&file);
+        command
+    };
+
+    // The run stops for the unreachable host, and the failures file error is still reported.
+    let output = run(&mut unreachable_import(true));
+    assert_eq!(output.status.code(), Some(4), "{}", describe(&output));
+    let summary: Value = serde_json::from_slice(&output.stdout).expect("a JSON summary");
+    assert_eq!(summary["stopped"], "unreachable");
+    assert_eq!(summary["failures_file"], Value::Null);
+    let error = summary["failures_file_error"].as_str().expect("an error message");
+    assert!(error.starts_with("cannot write the failures file"), "{error}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("error: cannot write the failures file"), "{stderr}");
+
+    let output = run(&mut unreachable_import(false));
+    assert_eq!(output.status.code(), Some(4), "{}", describe(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("error: cannot write the failures file"), "{stdout}");
+    assert!(!stdout.contains("failures file:"), "{stdout}");
+}
+
+#[test]
+fn import_unwritable_failures_file_exits_1() {
+    let mock = Mock::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(dir.path(), "two.csv", "user_id,token,platform\nu1,t1,android\nu2,t2,web\n");
+    let failures = dir.path().join("no-such-directory").join("failed.csv");
+    let output = run(zego_push_for(&mock)
+        .args(["import", "--rate", "0", "--failures"])
+        .arg(&failures)
+        .arg(&file));
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("skipped; the failures file was not written"), "{stdout}");
+    assert!(!stdout.contains("see the failures file"), "{stdout}");
+    assert!(!stdout.contains("stopped:"), "the run did not stop early: {stdout}");
+}

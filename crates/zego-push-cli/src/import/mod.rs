@@ -77,18 +77,19 @@ pub async fn run(global: &GlobalArgs, args: ImportArgs) -> Result<ExitCode, CliE
     let stop = listen_for_interrupts();
     let rows = spawn_reader(&args.file, format)?;
     let importer = Importer::new(&args, client, journal, previous, total);
-    let Outcome { counts, mut failures, mut stop_reason } = importer.run(rows, stop).await;
+    let Outcome { counts, mut failures, stop_reason } = importer.run(rows, stop).await;
 
-    // Report.
-    let failures_written = match report::write_failures(&failures_path, &mut failures) {
-        Ok(written) => written,
+    // Report. A failures file that cannot be written is reported on its
+    // own, so it is never hidden behind the reason the run stopped.
+    let (failures_written, failures_error) = match report::write_failures(&failures_path, &mut failures) {
+        Ok(written) => (written, None),
         Err(error) => {
             let message = format!("cannot write the failures file {}: {error}", failures_path.display());
-            stop_reason.get_or_insert(StopReason::Internal(message));
-            false
+            eprintln!("error: {message}");
+            (false, Some(message))
         }
     };
-    let code = exit_code(stop_reason.as_ref(), &counts);
+    let code = exit_code(stop_reason.as_ref(), failures_error.is_some(), &counts);
     tracing::info!(
         registered = counts.registered,
         not_registered = counts.not_registered(),
@@ -99,6 +100,7 @@ pub async fn run(global: &GlobalArgs, args: ImportArgs) -> Result<ExitCode, CliE
         input: &args.file,
         state: &state_path,
         failures: failures_written.then_some(failures_path.as_path()),
+        failures_error: failures_error.as_deref(),
         counts,
         stopped: stop_reason.as_ref(),
         max_unreachable: args.max_unreachable,
@@ -113,13 +115,16 @@ pub async fn run(global: &GlobalArgs, args: ImportArgs) -> Result<ExitCode, CliE
     Ok(code)
 }
 
-fn exit_code(stop_reason: Option<&StopReason>, counts: &Counts) -> ExitCode {
+/// Returns the exit code: the reason the run stopped comes first, then a
+/// failures file that could not be written, then rows not registered.
+fn exit_code(stop_reason: Option<&StopReason>, failures_error: bool, counts: &Counts) -> ExitCode {
     match stop_reason {
         Some(StopReason::Interrupted) => ExitCode::Interrupted,
         Some(StopReason::Unreachable) => ExitCode::Unreachable,
         Some(StopReason::Rejected { code: Some(_), .. }) => ExitCode::Rejected,
         Some(StopReason::Rejected { code: None, .. } | StopReason::Input(_)) => ExitCode::Input,
         Some(StopReason::Internal(_)) => ExitCode::Failure,
+        None if failures_error => ExitCode::Failure,
         None if counts.not_registered() > 0 => ExitCode::RowsFailed,
         None => ExitCode::Success,
     }

@@ -90,7 +90,7 @@ pub enum StopReason {
     },
     /// The input file could not be read to its end.
     Input(String),
-    /// The state file or the failures file could not be written, or a task failed.
+    /// The state file could not be written, or a task failed.
     Internal(String),
 }
 
@@ -176,7 +176,10 @@ pub fn write_failures(path: &Path, failures: &mut [FailedRow]) -> io::Result<boo
 pub struct Summary<'a> {
     pub input: &'a Path,
     pub state: &'a Path,
+    /// The failures file, when this run wrote one.
     pub failures: Option<&'a Path>,
+    /// Why the failures file could not be written.
+    pub failures_error: Option<&'a str>,
     pub counts: Counts,
     pub stopped: Option<&'a StopReason>,
     pub max_unreachable: u32,
@@ -221,6 +224,7 @@ impl Summary<'_> {
             "input": self.input.display().to_string(),
             "state_file": self.state.display().to_string(),
             "failures_file": self.failures.map(|path| path.display().to_string()),
+            "failures_file_error": self.failures_error,
             "rows": counts.rows,
             "registered": counts.registered,
             "already_registered": counts.already_registered,
@@ -248,12 +252,17 @@ impl Summary<'_> {
             plural(counts.rows, "row"),
             self.elapsed.as_secs_f64()
         );
+        let (invalid_note, rejected_note) = if self.failures.is_some() {
+            ("skipped; see the failures file", "see the failures file")
+        } else {
+            ("skipped; the failures file was not written", "the failures file was not written")
+        };
         let lines: [(&str, u64, &str); 9] = [
             ("registered", counts.registered, ""),
             ("already registered", counts.already_registered, "by an earlier run"),
             ("duplicate", counts.duplicates, "same registration as an earlier line"),
-            ("invalid", counts.invalid, "skipped; see the failures file"),
-            ("rejected by ZEGO", counts.rejected, "see the failures file"),
+            ("invalid", counts.invalid, invalid_note),
+            ("rejected by ZEGO", counts.rejected, rejected_note),
             ("unreachable or busy", counts.unreachable, "the next run sends them again"),
             ("rejected earlier", counts.rejected_earlier, "--retry-failed sends them again"),
             ("in doubt", counts.in_doubt, "--resend-in-doubt sends them again"),
@@ -277,6 +286,9 @@ impl Summary<'_> {
         }
         if let Some(failures) = self.failures {
             let _ = writeln!(text, "failures file: {}", failures.display());
+        }
+        if let Some(error) = self.failures_error {
+            let _ = writeln!(text, "error: {error}");
         }
         let _ = writeln!(text, "state file: {}", self.state.display());
         text
