@@ -124,14 +124,16 @@ fn import_jsonl_rows() {
         "{\"user_id\":\"u1\",\"fcm_token\":\"t1\",\"platform\":\"android\"}\n\
          {\"user_id\":\"u2\",\"push_token\":\"t2\",\"platform\":\"iOS\",\"provider\":\"fcm\"}\n\
          {\"user_id\":\"u3\",\"token\":\"t3\"}\n\
-         not json\n",
+         not json\n\
+         {\"user_id\":\"u5\",\"token\":null,\"push_token\":\"t5\",\"platform\":\"android\"}\n",
     );
     let (code, summary) = run_json(&mut import(&mock, &file));
     assert_eq!(code, 6, "{summary}");
-    assert_eq!(summary["registered"], 2);
+    assert_eq!(summary["registered"], 3);
     assert_eq!(summary["invalid"], 2);
     let lines: Vec<u64> = read_failures(&failures_path(&file)).iter().map(|(line, _, _)| *line).collect();
     assert_eq!(lines, [3, 4]);
+    assert_eq!(mock.registrations_by_token().get("t5"), Some(&1), "a null token key counts as absent");
 }
 
 #[test]

@@ -321,11 +321,14 @@ fn parse_json_row(line: u64, bytes: &[u8]) -> InputItem {
     };
 
     let mut problems = Vec::new();
+    // A null value counts as absent, as in the server's request body, so
+    // {"token": null, "push_token": "t"} takes its token from push_token.
     let mut field = |names: &[&str]| -> Option<String> {
-        let (name, value) = names.iter().find_map(|name| object.get(*name).map(|value| (*name, value)))?;
+        let (name, value) = names
+            .iter()
+            .find_map(|name| object.get(*name).filter(|value| !value.is_null()).map(|value| (*name, value)))?;
         match value {
             Value::String(text) => Some(text.clone()),
-            Value::Null => None,
             _ => {
                 problems.push(format!("{name} must be a string"));
                 None
@@ -437,6 +440,17 @@ mod tests {
         assert!(matches!(items[1], InputItem::Invalid { line: 3, .. }));
         assert!(reason(&items[2]).contains("user_id must be a string"));
         assert!(reason(&items[3]).contains("has no user_id"));
+    }
+
+    #[test]
+    fn jsonl_null_token_counts_as_absent() {
+        let items = read_all(
+            "{\"user_id\":\"u1\",\"token\":null,\"push_token\":\"t1\",\"platform\":\"ios\",\"provider\":null}\n",
+            InputFormat::Jsonl,
+        );
+        let InputItem::Row { raw, .. } = &items[0] else { panic!("{items:?}") };
+        assert_eq!(raw.token, "t1");
+        assert_eq!(raw.provider, None);
     }
 
     #[test]
