@@ -497,3 +497,38 @@ fn import_unwritable_failures_file_exits_1() {
     assert!(!stdout.contains("see the failures file"), "{stdout}");
     assert!(!stdout.contains("stopped:"), "the run did not stop early: {stdout}");
 }
+
+#[test]
+fn import_rejects_two_token_columns() {
+    let mock = Mock::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(dir.path(), "both.csv", "user_id,token,fcm_token,platform\nu1,t1,t2,android\n");
+    let output = run(zego_push_for(&mock).args(["import"]).arg(&file));
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("more than one column for the same field: token, fcm_token"), "{stderr}");
+    assert!(mock.state().calls().is_empty());
+}
+
+#[test]
+fn import_jsonl_conflicting_tokens_are_invalid() {
+    let mock = Mock::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(
+        dir.path(),
+        "both.jsonl",
+        "{\"user_id\":\"u1\",\"token\":\"t1\",\"fcm_token\":\"t2\",\"platform\":\"android\"}\n\
+         {\"user_id\":\"u2\",\"token\":\"t3\",\"platform\":\"android\",\"platform\":\"ios\"}\n\
+         {\"user_id\":\"u4\",\"fcm_token\":\"t4\",\"push_token\":\"t4\",\"platform\":\"android\"}\n",
+    );
+    let (code, summary) = run_json(&mut import(&mock, &file));
+    assert_eq!(code, 6, "{summary}");
+    assert_eq!(summary["invalid"], 2);
+    assert_eq!(summary["registered"], 1);
+    let failures = read_failures(&failures_path(&file));
+    assert_eq!(failures[0].0, 1);
+    assert!(failures[0].2.contains("token and fcm_token have different values"), "{failures:?}");
+    assert_eq!(failures[1].0, 2);
+    assert!(failures[1].2.contains("platform is given twice with different values"), "{failures:?}");
+    assert_eq!(mock.registrations_by_token().keys().collect::<Vec<_>>(), ["t4"]);
+}

@@ -3,12 +3,15 @@
 //! A row that cannot be read as a registration is returned as
 //! [`InputItem::Invalid`] with its line number, so the run goes on. Only a
 //! file that cannot be opened or read, or a CSV header without the required
-//! columns, is an error.
+//! columns or with two columns for one field, is an error.
 
+use std::fmt;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
+
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
 use crate::cli::InputFormat;
@@ -33,8 +36,12 @@ pub enum InputItem {
     Invalid { line: u64, raw: RawRow, reason: String },
 }
 
-/// The names a token column or key may have; the server's body accepts the same.
+/// The names a token column or key may have. The server's request body
+/// accepts `fcm_token` and `push_token`.
 const TOKEN_NAMES: [&str; 3] = ["token", "fcm_token", "push_token"];
+
+/// Each field and the names its column or key may have.
+const FIELD_NAMES: [&[&str]; 5] = [&["user_id"], &TOKEN_NAMES, &["platform"], &["provider"], &["device_id"]];
 
 /// Returns the format: `--format` when given, else the file's extension.
 pub fn detect_format(path: &Path, flag: Option<InputFormat>) -> Result<InputFormat, CliError> {
@@ -121,6 +128,17 @@ impl CsvRows {
                 String::from_utf8_lossy(name).trim_start_matches('\u{feff}').trim().to_ascii_lowercase()
             })
             .collect();
+        // Two columns for one field would leave it unclear which value to send.
+        for field_names in FIELD_NAMES {
+            let found: Vec<&str> =
+                names.iter().map(String::as_str).filter(|name| field_names.contains(name)).collect();
+            if found.len() > 1 {
+                return Err(CliError::input(format!(
+                    "the header row of {path_text} has more than one column for the same field: {}; keep only one of them",
+                    found.join(", ")
+                )));
+            }
+        }
         let find = |wanted: &[&str]| names.iter().position(|name| wanted.contains(&name.as_str()));
         let missing = |column: &str| {
             CliError::input(format!(
@@ -312,29 +330,78 @@ impl Iterator for JsonRows {
     }
 }
 
+/// The members of a JSON object in file order, repeated keys included.
+/// `serde_json::Map` keeps only the last value of a repeated key.
+struct Members(Vec<(String, Value)>);
+
+impl<'de> Deserialize<'de> for Members {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MembersVisitor;
+
+        impl<'de> Visitor<'de> for MembersVisitor {
+            type Value = Members;
+
+            fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+                formatter.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry::<String, Value>()? {
+                    members.push(member);
+                }
+                Ok(Members(members))
+            }
+        }
+
+        deserializer.deserialize_map(MembersVisitor)
+    }
+}
+
+impl Members {
+    /// Returns the field's string value from its first non-null key among
+    /// `names`. A null value counts as absent, as in the server's request
+    /// body, so {"token": null, "push_token": "t"} takes its token from
+    /// push_token. Pushes a problem for a value that is not a string, and
+    /// for two keys (or one repeated key) with different values.
+    fn field(&self, names: &[&str], problems: &mut Vec<String>) -> Option<String> {
+        let mut found: Option<(&str, &str)> = None;
+        for (name, value) in &self.0 {
+            if !names.contains(&name.as_str()) || value.is_null() {
+                continue;
+            }
+            let Value::String(text) = value else {
+                problems.push(format!("{name} must be a string"));
+                continue;
+            };
+            match found {
+                None => found = Some((name, text)),
+                // The server accepts fcm_token and push_token with the same value.
+                Some((_, first_text)) if first_text == text => {}
+                Some((first_name, _)) if first_name == name => {
+                    problems.push(format!("{name} is given twice with different values; keep one of them"));
+                }
+                Some((first_name, _)) => problems.push(format!(
+                    "{first_name} and {name} have different values; keep one of them"
+                )),
+            }
+        }
+        found.map(|(_, text)| text.to_owned())
+    }
+}
+
 fn parse_json_row(line: u64, bytes: &[u8]) -> InputItem {
     let invalid = |raw: RawRow, reason: String| InputItem::Invalid { line, raw, reason };
-    let object = match serde_json::from_slice::<Value>(bytes) {
-        Ok(Value::Object(object)) => object,
-        Ok(_) => return invalid(RawRow::default(), "is not a JSON object".into()),
+    let members = match serde_json::from_slice::<Members>(bytes) {
+        Ok(members) => members,
+        Err(error) if error.classify() == serde_json::error::Category::Data => {
+            return invalid(RawRow::default(), "is not a JSON object".into())
+        }
         Err(error) => return invalid(RawRow::default(), format!("is not valid JSON: {error}")),
     };
 
     let mut problems = Vec::new();
-    // A null value counts as absent, as in the server's request body, so
-    // {"token": null, "push_token": "t"} takes its token from push_token.
-    let mut field = |names: &[&str]| -> Option<String> {
-        let (name, value) = names
-            .iter()
-            .find_map(|name| object.get(*name).filter(|value| !value.is_null()).map(|value| (*name, value)))?;
-        match value {
-            Value::String(text) => Some(text.clone()),
-            _ => {
-                problems.push(format!("{name} must be a string"));
-                None
-            }
-        }
-    };
+    let mut field = |names: &[&str]| members.field(names, &mut problems);
     let user_id = field(&["user_id"]);
     let token = field(&TOKEN_NAMES);
     let platform = field(&["platform"]);
@@ -451,6 +518,35 @@ mod tests {
         let InputItem::Row { raw, .. } = &items[0] else { panic!("{items:?}") };
         assert_eq!(raw.token, "t1");
         assert_eq!(raw.provider, None);
+    }
+
+    #[test]
+    fn jsonl_conflicting_fields_are_invalid() {
+        let items = read_all(
+            concat!(
+                "{\"user_id\":\"u1\",\"token\":\"a\",\"fcm_token\":\"b\",\"platform\":\"ios\"}\n",
+                "{\"user_id\":\"u1\",\"user_id\":\"u2\",\"token\":\"a\",\"platform\":\"ios\"}\n",
+                "{\"user_id\":\"u1\",\"fcm_token\":\"a\",\"push_token\":\"a\",\"platform\":\"ios\"}\n",
+                "[1]\n",
+            ),
+            InputFormat::Jsonl,
+        );
+        assert_eq!(reason(&items[0]), "token and fcm_token have different values; keep one of them");
+        assert_eq!(reason(&items[1]), "user_id is given twice with different values; keep one of them");
+        let InputItem::Row { raw, .. } = &items[2] else { panic!("the same value twice is accepted: {items:?}") };
+        assert_eq!(raw.token, "a");
+        assert_eq!(reason(&items[3]), "is not a JSON object");
+    }
+
+    #[test]
+    fn csv_header_with_two_token_columns_is_rejected() {
+        for header in ["user_id,token,fcm_token,platform", "user_id,token,platform,User_ID"] {
+            let mut file = tempfile::NamedTempFile::new().unwrap();
+            writeln!(file, "{header}\nu1,t1,t2,android").unwrap();
+            let error = open(file.path(), InputFormat::Csv).err().expect(header);
+            assert_eq!(error.code, ExitCode::Input);
+            assert!(error.to_string().contains("more than one column for the same field"), "{error}");
+        }
     }
 
     #[test]
