@@ -32,14 +32,16 @@ fn import(mock: &Mock, file: &Path) -> Command {
     command
 }
 
-/// Reads the failures file into (line, token, error) rows.
+/// Reads the failures file into (line, token, error) rows. Byte records,
+/// because the `original` column may keep bytes that are not UTF-8.
 fn read_failures(path: &Path) -> Vec<(u64, String, String)> {
     let mut reader = csv::Reader::from_path(path).expect("the failures file is CSV");
+    let text = |bytes: &[u8]| String::from_utf8(bytes.to_vec()).expect("a UTF-8 field");
     reader
-        .records()
+        .byte_records()
         .map(|record| {
             let record = record.expect("a CSV record");
-            (record[0].parse().expect("a line number"), record[2].to_owned(), record[6].to_owned())
+            (text(&record[0]).parse().expect("a line number"), text(&record[2]), text(&record[6]))
         })
         .collect()
 }
@@ -531,4 +533,53 @@ fn import_jsonl_conflicting_tokens_are_invalid() {
     assert_eq!(failures[1].0, 2);
     assert!(failures[1].2.contains("platform is given twice with different values"), "{failures:?}");
     assert_eq!(mock.registrations_by_token().keys().collect::<Vec<_>>(), ["t4"]);
+}
+
+/// Reads the failures file's `original` column, as bytes.
+fn read_originals(path: &Path) -> Vec<Vec<u8>> {
+    let mut reader = csv::Reader::from_path(path).expect("the failures file is CSV");
+    let headers = reader.byte_headers().expect("a header row").clone();
+    let column = headers.iter().position(|name| name == b"original").expect("an original column");
+    reader
+        .byte_records()
+        .map(|record| record.expect("a CSV record")[column].to_vec())
+        .collect()
+}
+
+#[test]
+fn import_failures_keep_original_rows() {
+    let mock = Mock::start();
+    let dir = tempfile::tempdir().unwrap();
+    let jsonl_rows: [&[u8]; 3] = [
+        b"{\"user_id\": 42, \"token\": \"t1\", \"platform\": \"android\"}",
+        b"{\"user_id\": \"u2\", \"token\": \"t2\",",
+        b"{\"user_id\": \"ren\xe9\", \"token\": \"t3\", \"platform\": \"ios\"}",
+    ];
+    let jsonl = dir.path().join("rows.jsonl");
+    std::fs::write(&jsonl, [jsonl_rows.join(&b"\n"[..]), b"\n".to_vec()].concat()).unwrap();
+    let (code, summary) = run_json(&mut import(&mock, &jsonl));
+    assert_eq!(code, 6, "{summary}");
+    assert_eq!(summary["invalid"], 3);
+    assert_eq!(read_originals(&failures_path(&jsonl)), jsonl_rows);
+    let failures = read_failures(&failures_path(&jsonl));
+    assert!(failures[2].2.contains("is not valid UTF-8 (byte 0xE9"), "{failures:?}");
+
+    let csv_rows: [&[u8]; 2] = [b"u1,t1,web,notes", b"\"u\xe92\",t2,android,\"a, b\""];
+    let csv = dir.path().join("rows.csv");
+    std::fs::write(&csv, [b"user_id,token,platform,notes\r\n".to_vec(), csv_rows.join(&b"\r\n"[..])].concat())
+        .unwrap();
+    let (code, summary) = run_json(&mut import(&mock, &csv));
+    assert_eq!(code, 6, "{summary}");
+    assert_eq!(read_originals(&failures_path(&csv)), csv_rows);
+    let failures = read_failures(&failures_path(&csv));
+    assert!(failures[1].2.starts_with("invalid row: user_id is not valid UTF-8"), "{failures:?}");
+
+    // Fix the row in the failures file and import that file.
+    let fixed = std::fs::read(failures_path(&csv)).unwrap();
+    let fixed = String::from_utf8_lossy(&fixed).replacen("u1,t1,web", "u1,t1,android", 1);
+    let fixed = write_file(dir.path(), "fixed.csv", &fixed);
+    let (code, summary) = run_json(&mut import(&mock, &fixed));
+    assert_eq!(code, 6, "{summary}");
+    assert_eq!(summary["registered"], 1);
+    assert_eq!(mock.registrations_by_token().get("t1"), Some(&1));
 }

@@ -25,6 +25,10 @@ pub struct RawRow {
     pub platform: String,
     pub provider: Option<String>,
     pub device_id: Option<String>,
+    /// The row as it is in the file, without its line ending: the JSON
+    /// line, or the CSV record (which may span lines). The failures file
+    /// keeps it, so a row that could not be read is not lost.
+    pub original: Vec<u8>,
 }
 
 /// One row of the input file.
@@ -156,16 +160,19 @@ impl CsvRows {
         Ok(Self { lines, parser, columns, path: path_text })
     }
 
-    fn row(&self, line: u64, record: &csv::ByteRecord) -> InputItem {
-        let mut raw = RawRow::default();
+    fn row(&self, line: u64, record: &csv::ByteRecord, original: Vec<u8>) -> InputItem {
+        let mut raw = RawRow { original, ..RawRow::default() };
         let mut problems = Vec::new();
+        // A field that is not UTF-8 is left empty instead of having bytes
+        // replaced; the original record keeps its bytes.
         let mut field = |index: usize, name: &str| -> String {
             let bytes = record.get(index).unwrap_or_default();
-            if let Ok(text) = std::str::from_utf8(bytes) {
-                text.to_owned()
-            } else {
-                problems.push(format!("{name} is not valid UTF-8"));
-                String::from_utf8_lossy(bytes).into_owned()
+            match std::str::from_utf8(bytes) {
+                Ok(text) => text.to_owned(),
+                Err(error) => {
+                    problems.push(format!("{name} {}", describe_utf8_error(bytes, &error)));
+                    String::new()
+                }
             }
         };
         raw.user_id = field(self.columns.user_id, "user_id");
@@ -200,9 +207,31 @@ impl Iterator for CsvRows {
             Ok(None) => return None,
             Err(error) => return Some(Err(CliError::input(format!("cannot read {}: {error}", self.path)))),
         };
-        let record = self.parser.parse(&record);
-        Some(Ok(self.row(line, &record)))
+        let parsed = self.parser.parse(&record);
+        Some(Ok(self.row(line, &parsed, without_line_ending(record))))
     }
+}
+
+/// Returns `bytes` without a final `\n` or `\r\n`.
+fn without_line_ending(mut bytes: Vec<u8>) -> Vec<u8> {
+    if bytes.last() == Some(&b'\n') {
+        bytes.pop();
+        if bytes.last() == Some(&b'\r') {
+            bytes.pop();
+        }
+    }
+    bytes
+}
+
+/// Describes invalid UTF-8 by its first bad byte and that byte's position,
+/// counting from 1, and says how to fix it.
+fn describe_utf8_error(bytes: &[u8], error: &std::str::Utf8Error) -> String {
+    let position = error.valid_up_to();
+    format!(
+        "is not valid UTF-8 (byte 0x{:02X} at byte {}); save the file as UTF-8 and import it again",
+        bytes[position],
+        position + 1
+    )
 }
 
 /// Parses one record at a time with one reused csv-core reader, because
@@ -325,7 +354,7 @@ impl Iterator for JsonRows {
             if bytes.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            return Some(Ok(parse_json_row(self.line, bytes)));
+            return Some(Ok(parse_json_row(self.line, bytes.to_vec())));
         }
     }
 }
@@ -365,17 +394,21 @@ impl Members {
     /// push_token. Pushes a problem for a value that is not a string, and
     /// for two keys (or one repeated key) with different values.
     fn field(&self, names: &[&str], problems: &mut Vec<String>) -> Option<String> {
-        let mut found: Option<(&str, &str)> = None;
+        let mut found: Option<(&str, String)> = None;
         for (name, value) in &self.0 {
             if !names.contains(&name.as_str()) || value.is_null() {
                 continue;
             }
             let Value::String(text) = value else {
                 problems.push(format!("{name} must be a string"));
+                if found.is_none() {
+                    // Keep the value, as JSON text, for the failures file.
+                    found = Some((name, value.to_string()));
+                }
                 continue;
             };
-            match found {
-                None => found = Some((name, text)),
+            match &found {
+                None => found = Some((name, text.clone())),
                 // The server accepts fcm_token and push_token with the same value.
                 Some((_, first_text)) if first_text == text => {}
                 Some((first_name, _)) if first_name == name => {
@@ -386,18 +419,25 @@ impl Members {
                 )),
             }
         }
-        found.map(|(_, text)| text.to_owned())
+        found.map(|(_, text)| text)
     }
 }
 
-fn parse_json_row(line: u64, bytes: &[u8]) -> InputItem {
+fn parse_json_row(line: u64, bytes: Vec<u8>) -> InputItem {
+    let original = without_line_ending(bytes);
     let invalid = |raw: RawRow, reason: String| InputItem::Invalid { line, raw, reason };
-    let members = match serde_json::from_slice::<Members>(bytes) {
+    if let Err(error) = std::str::from_utf8(&original) {
+        let reason = describe_utf8_error(&original, &error);
+        return invalid(RawRow { original, ..RawRow::default() }, reason);
+    }
+    let members = match serde_json::from_slice::<Members>(&original) {
         Ok(members) => members,
         Err(error) if error.classify() == serde_json::error::Category::Data => {
-            return invalid(RawRow::default(), "is not a JSON object".into())
+            return invalid(RawRow { original, ..RawRow::default() }, "is not a JSON object".into())
         }
-        Err(error) => return invalid(RawRow::default(), format!("is not valid JSON: {error}")),
+        Err(error) => {
+            return invalid(RawRow { original, ..RawRow::default() }, format!("is not valid JSON: {error}"))
+        }
     };
 
     let mut problems = Vec::new();
@@ -411,6 +451,7 @@ fn parse_json_row(line: u64, bytes: &[u8]) -> InputItem {
         platform: platform.clone().unwrap_or_default(),
         provider: field(&["provider"]),
         device_id: field(&["device_id"]),
+        original,
     };
 
     if let Some(reason) = problems.into_iter().next() {
@@ -547,6 +588,49 @@ mod tests {
             assert_eq!(error.code, ExitCode::Input);
             assert!(error.to_string().contains("more than one column for the same field"), "{error}");
         }
+    }
+
+    fn original(item: &InputItem) -> &[u8] {
+        match item {
+            InputItem::Row { raw, .. } | InputItem::Invalid { raw, .. } => &raw.original,
+        }
+    }
+
+    #[test]
+    fn rows_keep_original_text() {
+        let items = read_all("user_id,token,platform\r\n\"u\r\n1\",t1,android\r\nu2,t2,web", InputFormat::Csv);
+        assert_eq!(original(&items[0]), b"\"u\r\n1\",t1,android");
+        assert_eq!(original(&items[1]), b"u2,t2,web");
+
+        let items = read_all(
+            "{\"user_id\": 5, \"token\":\"t\",\"platform\":\"ios\"}\r\n{\"user_id\":\nnot json\n",
+            InputFormat::Jsonl,
+        );
+        assert_eq!(original(&items[0]), b"{\"user_id\": 5, \"token\":\"t\",\"platform\":\"ios\"}");
+        let InputItem::Invalid { raw, .. } = &items[0] else { panic!("{items:?}") };
+        assert_eq!(raw.user_id, "5", "a user_id that is not a string is kept as JSON text");
+        assert_eq!(original(&items[1]), b"{\"user_id\":");
+        assert_eq!(original(&items[2]), b"not json");
+    }
+
+    #[test]
+    fn non_utf8_rows_are_invalid() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(b"user_id,token,platform\nren\xe9,t1,android\n").unwrap();
+        let items: Vec<InputItem> = open(file.path(), InputFormat::Csv).unwrap().map(Result::unwrap).collect();
+        assert_eq!(
+            reason(&items[0]),
+            "user_id is not valid UTF-8 (byte 0xE9 at byte 4); save the file as UTF-8 and import it again"
+        );
+        let InputItem::Invalid { raw, .. } = &items[0] else { panic!("{items:?}") };
+        assert_eq!(raw.user_id, "", "no byte is replaced");
+        assert_eq!(raw.original, b"ren\xe9,t1,android");
+
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(b"{\"user_id\":\"ren\xe9\",\"token\":\"t\",\"platform\":\"ios\"}\n").unwrap();
+        let items: Vec<InputItem> = open(file.path(), InputFormat::Jsonl).unwrap().map(Result::unwrap).collect();
+        assert!(reason(&items[0]).starts_with("is not valid UTF-8 (byte 0xE9 at byte 16)"), "{items:?}");
+        assert_eq!(original(&items[0]), b"{\"user_id\":\"ren\xe9\",\"token\":\"t\",\"platform\":\"ios\"}");
     }
 
     #[test]

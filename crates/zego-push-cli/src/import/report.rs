@@ -151,18 +151,23 @@ pub fn write_failures(path: &Path, failures: &mut [FailedRow]) -> io::Result<boo
             "device_id",
             "error",
             "code",
+            "original",
         ])?;
         for failure in failures.iter() {
             let raw = &failure.raw;
+            let line = failure.line.to_string();
+            let code = failure.code.map(|code| code.to_string()).unwrap_or_default();
+            // Byte fields, so an original row that is not UTF-8 is written unchanged.
             writer.write_record([
-                failure.line.to_string().as_str(),
-                &raw.user_id,
-                &raw.token,
-                &raw.platform,
-                raw.provider.as_deref().unwrap_or_default(),
-                raw.device_id.as_deref().unwrap_or_default(),
-                &failure.reason,
-                &failure.code.map(|code| code.to_string()).unwrap_or_default(),
+                line.as_bytes(),
+                raw.user_id.as_bytes(),
+                raw.token.as_bytes(),
+                raw.platform.as_bytes(),
+                raw.provider.as_deref().unwrap_or_default().as_bytes(),
+                raw.device_id.as_deref().unwrap_or_default().as_bytes(),
+                failure.reason.as_bytes(),
+                code.as_bytes(),
+                &raw.original,
             ])?;
         }
         writer.flush()?;
@@ -317,6 +322,7 @@ mod tests {
                 user_id: "u".into(),
                 token: "t,1".into(),
                 platform: "ios".into(),
+                original: b"u,\"t,1\",ios".to_vec(),
                 ..RawRow::default()
             },
             reason: reason.into(),
@@ -326,8 +332,8 @@ mod tests {
         assert!(write_failures(&path, &mut failures).unwrap());
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[0], "line,user_id,token,platform,provider,device_id,error,code");
-        assert_eq!(lines[1], "3,u,\"t,1\",ios,,,first,");
+        assert_eq!(lines[0], "line,user_id,token,platform,provider,device_id,error,code,original");
+        assert_eq!(lines[1], "3,u,\"t,1\",ios,,,first,,\"u,\"\"t,1\"\",ios\"");
         assert!(lines[2].starts_with("9,"));
 
         assert!(!write_failures(&path, &mut []).unwrap());
