@@ -583,3 +583,22 @@ fn import_failures_keep_original_rows() {
     assert_eq!(summary["registered"], 1);
     assert_eq!(mock.registrations_by_token().get("t1"), Some(&1));
 }
+
+#[test]
+fn import_rejects_json_array() {
+    let mock = Mock::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(
+        dir.path(),
+        "rows.json",
+        "[\n  {\"user_id\": \"u1\", \"token\": \"t1\", \"platform\": \"android\"},\n  {\"user_id\": \"u2\", \"token\": \"t2\", \"platform\": \"android\"}\n]\n",
+    );
+    let output = run(zego_push_for(&mock).args(["import"]).arg(&file));
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("looks like a JSON array"), "{stderr}");
+    assert!(stderr.contains("one JSON object per line"), "{stderr}");
+    assert!(stderr.contains("jq -c '.[]'"), "{stderr}");
+    assert!(mock.state().calls().is_empty(), "nothing is sent");
+    assert!(!failures_path(&file).exists());
+}

@@ -2,13 +2,14 @@
 //!
 //! A row that cannot be read as a registration is returned as
 //! [`InputItem::Invalid`] with its line number, so the run goes on. Only a
-//! file that cannot be opened or read, or a CSV header without the required
-//! columns or with two columns for one field, is an error.
+//! file that cannot be opened or read, a JSON array read as JSON Lines, or
+//! a CSV header without the required columns or with two columns for one
+//! field, is an error.
 
 use std::fmt;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
@@ -323,12 +324,29 @@ impl PhysicalLines {
 struct JsonRows {
     reader: BufReader<File>,
     line: u64,
-    path: String,
+    path: PathBuf,
+    /// Whether a non-blank line was read.
+    started: bool,
 }
 
 impl JsonRows {
     fn new(file: File, path: &Path) -> Self {
-        Self { reader: BufReader::new(file), line: 0, path: path.display().to_string() }
+        Self { reader: BufReader::new(file), line: 0, path: path.to_owned(), started: false }
+    }
+
+    /// Returns the error for a file that is one JSON array, which would
+    /// otherwise be read line by line as half valid, half invalid rows.
+    fn array_error(&self) -> CliError {
+        let mut converted = self.path.with_extension("jsonl");
+        if converted == self.path {
+            converted = self.path.with_extension("lines.jsonl");
+        }
+        CliError::input(format!(
+            "{} starts with [, so it looks like a JSON array; import reads JSON Lines, one JSON object per line. Convert it with: jq -c '.[]' {} > {}",
+            self.path.display(),
+            self.path.display(),
+            converted.display()
+        ))
     }
 }
 
@@ -343,7 +361,10 @@ impl Iterator for JsonRows {
                 Ok(0) => return None,
                 Ok(_) => {}
                 Err(error) => {
-                    return Some(Err(CliError::input(format!("cannot read {}: {error}", self.path))))
+                    return Some(Err(CliError::input(format!(
+                        "cannot read {}: {error}",
+                        self.path.display()
+                    ))))
                 }
             }
             self.line += 1;
@@ -351,8 +372,14 @@ impl Iterator for JsonRows {
             if self.line == 1 {
                 bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
             }
-            if bytes.iter().all(u8::is_ascii_whitespace) {
+            let Some(first) = bytes.iter().find(|byte| !byte.is_ascii_whitespace()) else {
                 continue;
+            };
+            if !self.started {
+                self.started = true;
+                if *first == b'[' {
+                    return Some(Err(self.array_error()));
+                }
             }
             return Some(Ok(parse_json_row(self.line, bytes.to_vec())));
         }
@@ -631,6 +658,22 @@ mod tests {
         let items: Vec<InputItem> = open(file.path(), InputFormat::Jsonl).unwrap().map(Result::unwrap).collect();
         assert!(reason(&items[0]).starts_with("is not valid UTF-8 (byte 0xE9 at byte 16)"), "{items:?}");
         assert_eq!(original(&items[0]), b"{\"user_id\":\"ren\xe9\",\"token\":\"t\",\"platform\":\"ios\"}");
+    }
+
+    #[test]
+    fn jsonl_rejects_json_array() {
+        let mut file = tempfile::Builder::new().suffix(".json").tempfile().unwrap();
+        file.write_all(b"\xef\xbb\xbf\n  [\n{\"user_id\":\"u1\",\"token\":\"t\",\"platform\":\"ios\"}\n]\n").unwrap();
+        let error = count_rows(file.path(), InputFormat::Jsonl).unwrap_err();
+        assert_eq!(error.code, ExitCode::Input);
+        let message = error.to_string();
+        assert!(message.contains("looks like a JSON array"), "{message}");
+        assert!(message.contains("jq -c '.[]'"), "{message}");
+        assert!(message.ends_with(".jsonl"), "{message}");
+
+        // A later line that is an array is one invalid row.
+        let items = read_all("{\"user_id\":\"u1\",\"token\":\"t\",\"platform\":\"ios\"}\n[1]\n", InputFormat::Jsonl);
+        assert_eq!(reason(&items[1]), "is not a JSON object");
     }
 
     #[test]
