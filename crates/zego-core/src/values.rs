@@ -129,6 +129,8 @@ impl Platform {
             Ok(Platform::Android)
         } else if value.eq_ignore_ascii_case("ios") {
             Ok(Platform::Ios)
+        } else if value.is_empty() {
+            Err(ValidationError::new(Field::Platform, String::from("must not be empty; use \"android\" or \"ios\"")))
         } else {
             Err(ValidationError::new(
                 Field::Platform,
@@ -465,6 +467,8 @@ mod tests {
             assert_eq!(err.field, Field::Platform);
             assert!(err.message.contains("\"android\" or \"ios\""));
         }
+        let err = Platform::parse("").unwrap_err();
+        assert!(err.message.starts_with("must not be empty"), "{}", err.message);
     }
 
     #[test]

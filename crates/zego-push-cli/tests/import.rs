@@ -602,3 +602,14 @@ fn import_rejects_json_array() {
     assert!(mock.state().calls().is_empty(), "nothing is sent");
     assert!(!failures_path(&file).exists());
 }
+
+#[test]
+fn import_empty_platform_says_empty() {
+    let mock = Mock::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(dir.path(), "rows.csv", "user_id,token,platform\nu1,t1,\n");
+    let (code, summary) = run_json(&mut import(&mock, &file));
+    assert_eq!(code, 6, "{summary}");
+    let failures = read_failures(&failures_path(&file));
+    assert!(failures[0].2.starts_with("invalid platform: must not be empty"), "{failures:?}");
+}
