@@ -604,6 +604,16 @@ fn import_rejects_json_array() {
 }
 
 #[test]
+fn import_missing_file_is_not_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(zego_push_at(CLOSED_URL).args(["import"]).arg(dir.path().join("tokens.txt")));
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("tokens.txt was not found"), "{stderr}");
+    assert!(!stderr.contains("extension"), "{stderr}");
+}
+
+#[test]
 fn import_empty_platform_says_empty() {
     let mock = Mock::start();
     let dir = tempfile::tempdir().unwrap();

@@ -48,6 +48,22 @@ const TOKEN_NAMES: [&str; 3] = ["token", "fcm_token", "push_token"];
 /// Each field and the names its column or key may have.
 const FIELD_NAMES: [&[&str]; 5] = [&["user_id"], &TOKEN_NAMES, &["platform"], &["provider"], &["device_id"]];
 
+/// Checks that the input file exists and can be read, so that a missing
+/// file is reported as missing before its extension is looked at.
+pub fn check_readable(path: &Path) -> Result<(), CliError> {
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Err(CliError::input(format!("the input file {} was not found", path.display())))
+        }
+        Err(error) => return Err(CliError::input(format!("cannot read {}: {error}", path.display()))),
+    };
+    if file.metadata().is_ok_and(|metadata| metadata.is_dir()) {
+        return Err(CliError::input(format!("{} is a directory; give the input file", path.display())));
+    }
+    Ok(())
+}
+
 /// Returns the format: `--format` when given, else the file's extension.
 pub fn detect_format(path: &Path, flag: Option<InputFormat>) -> Result<InputFormat, CliError> {
     if let Some(format) = flag {
@@ -674,6 +690,16 @@ mod tests {
         // A later line that is an array is one invalid row.
         let items = read_all("{\"user_id\":\"u1\",\"token\":\"t\",\"platform\":\"ios\"}\n[1]\n", InputFormat::Jsonl);
         assert_eq!(reason(&items[1]), "is not a JSON object");
+    }
+
+    #[test]
+    fn missing_file_is_not_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = check_readable(&dir.path().join("tokens.txt")).unwrap_err();
+        assert_eq!(error.code, ExitCode::Input);
+        assert!(error.to_string().ends_with("tokens.txt was not found"), "{error}");
+        let error = check_readable(dir.path()).unwrap_err();
+        assert!(error.to_string().contains("is a directory"), "{error}");
     }
 
     #[test]

@@ -44,6 +44,7 @@ use crate::{output, settings};
 pub async fn run(global: &GlobalArgs, args: ImportArgs) -> Result<ExitCode, CliError> {
     let started = Instant::now();
 
+    input::check_readable(&args.file)?;
     let format = input::detect_format(&args.file, args.format)?;
     let (app_id, secret) = args.credentials.require()?;
     let client = settings::client(app_id, secret, &args.protocol, &args.connection)?;
