@@ -623,3 +623,61 @@ fn import_empty_platform_says_empty() {
     let failures = read_failures(&failures_path(&file));
     assert!(failures[0].2.starts_with("invalid platform: must not be empty"), "{failures:?}");
 }
+
+#[test]
+fn import_resumes_with_corrected_base_url() {
+    let mock = Mock::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_rows(dir.path(), 20);
+
+    // A wrong base URL: nothing is registered, and the summary says a corrected one resumes.
+    let output = run(zego_push_at(CLOSED_URL)
+        .args(["import", "--rate", "0", "--concurrency", "1", "--max-attempts", "1"])
+        .args(["--max-unreachable", "3"])
+        .arg(&file));
+    assert_eq!(output.status.code(), Some(4), "{}", describe(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("if --base-url or --region was wrong, run again with the right one"), "{stdout}");
+    assert!(stdout.contains("next run: sends 20 rows again"), "{stdout}");
+
+    // The same state file is used with the corrected base URL.
+    let output = run(import(&mock, &file).stderr(Stdio::piped()));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("note: the endpoint changed from http://127.0.0.1:1"), "{stderr}");
+    let summary: Value = serde_json::from_slice(&output.stdout).expect("a JSON summary");
+    assert_eq!(summary["registered"], 20);
+    assert_eq!(mock.registration_count(), 20);
+}
+
+#[test]
+fn import_keeps_endpoint_with_registered_rows() {
+    let mock = Mock::start();
+    let other = Mock::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_rows(dir.path(), 5);
+    let (code, summary) = run_json(&mut import(&mock, &file));
+    assert_eq!(code, 0, "{summary}");
+
+    // The state file records rows registered at the first mock, so the other one is rejected.
+    let output = run(&mut import(&other, &file));
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("records 5 rows registered, rejected or in doubt"), "{stderr}");
+    assert!(stderr.contains("give another --state or --restart"), "{stderr}");
+    assert!(other.state().calls().is_empty(), "nothing is sent to the other endpoint");
+
+    // The first mock stops, so its endpoint becomes unreachable. With rows
+    // registered there, the summary says to keep the endpoint.
+    let base_url = mock.base_url.clone();
+    drop(mock);
+    let file = write_rows(dir.path(), 10);
+    let output = run(zego_push_at(&base_url)
+        .args(["import", "--rate", "0", "--concurrency", "1", "--max-attempts", "1"])
+        .args(["--max-unreachable", "1"])
+        .arg(&file));
+    assert_eq!(output.status.code(), Some(4), "{}", describe(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("so run again with the same --base-url and --region"), "{stdout}");
+    assert!(!stdout.contains("if --base-url or --region was wrong"), "{stdout}");
+}

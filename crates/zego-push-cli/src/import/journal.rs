@@ -1,7 +1,10 @@
 //! The import state file: a JSON Lines journal of each row's outcome.
 //!
 //! The first record names the AppId, endpoint and action the rows were sent
-//! to, so a state file is never reused against another project or host.
+//! to, so a state file is never reused against another project or host
+//! while it records rows that host registered, rejected or may have
+//! received. A state file that records only rows every run sends again
+//! (unreachable, busy, rejected for the credentials) moves to a new endpoint.
 //! Every later record is `sending`, `registered` or `failed` for one row,
 //! identified by a key derived from the row's content. The last record of a
 //! key is the row's state.
@@ -71,6 +74,16 @@ pub struct Header {
     pub input: String,
 }
 
+/// What an earlier run left in the state file.
+#[derive(Debug, Default)]
+pub struct Resumed {
+    /// Each row's last state, by row key.
+    pub states: HashMap<String, RowState>,
+    /// The endpoint in the state file, when it differs from this run's and
+    /// the state file was moved to this run's endpoint.
+    pub moved_from: Option<String>,
+}
+
 /// A row's state as an earlier run left it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RowState {
@@ -83,6 +96,16 @@ pub enum RowState {
         code: Option<i64>,
         reason: String,
     },
+}
+
+impl RowState {
+    /// Whether every run sends the row again, whatever endpoint it uses:
+    /// the endpoint was unreachable or busy, or rejected the credentials
+    /// or configuration. Such a state records nothing that ties the row
+    /// to that endpoint.
+    pub fn is_sent_again(&self) -> bool {
+        matches!(self, RowState::Failed { permanent: false, .. })
+    }
 }
 
 /// Returns the key that identifies a registration in the state file: the
@@ -122,11 +145,11 @@ impl std::fmt::Debug for Message {
 impl Journal {
     /// Opens or creates the state file at `path` and returns the state of
     /// every row an earlier run recorded. `restart` deletes the file first.
-    pub fn open(
-        path: &Path,
-        header: &Header,
-        restart: bool,
-    ) -> Result<(Self, HashMap<String, RowState>), CliError> {
+    ///
+    /// A state file for another endpoint is started again for this one
+    /// when every row it records is sent again anyway
+    /// ([`RowState::is_sent_again`]), and rejected otherwise.
+    pub fn open(path: &Path, header: &Header, restart: bool) -> Result<(Self, Resumed), CliError> {
         let path_text = path.display().to_string();
         let io_error = |action: &str, error: io::Error| {
             CliError::input(format!("cannot {action} the state file {path_text}: {error}"))
@@ -150,17 +173,39 @@ impl Journal {
 
         let mut contents = Vec::new();
         file.read_to_end(&mut contents).map_err(|error| io_error("read", error))?;
-        let states = if contents.is_empty() {
-            write_header(&mut file, path, header).map_err(|error| io_error("write", error))?;
-            HashMap::new()
-        } else {
-            let (states, valid_len) = parse(&contents, header, &path_text)?;
-            if valid_len < contents.len() {
-                // A crash during a write left a partial last line; later records start on a new line.
-                tracing::warn!(state = %path_text, "ignoring a partial last line left by an interrupted write");
-                file.set_len(valid_len as u64).map_err(|error| io_error("repair", error))?;
+        let (found, states, valid_len) = parse(&contents, &path_text)?;
+        let resumed = if let Some(found) = found {
+            check_header(&found, header, &path_text)?;
+            if found.endpoint == header.endpoint {
+                if valid_len < contents.len() {
+                    // A crash during a write left a partial last line; later records start on a new line.
+                    tracing::warn!(state = %path_text, "ignoring a partial last line left by an interrupted write");
+                    file.set_len(valid_len as u64).map_err(|error| io_error("repair", error))?;
+                }
+                Resumed { states, moved_from: None }
+            } else if states.values().all(RowState::is_sent_again) {
+                // Nothing recorded depends on the old endpoint, so starting
+                // the file again for the new one sends exactly the same rows.
+                file.set_len(0).map_err(|error| io_error("rewrite", error))?;
+                write_header(&mut file, path, header).map_err(|error| io_error("write", error))?;
+                tracing::info!(state = %path_text, from = %found.endpoint, to = %header.endpoint, "moved the state file to a new endpoint");
+                Resumed { states: HashMap::new(), moved_from: Some(found.endpoint) }
+            } else {
+                let tied = states.values().filter(|state| !state.is_sent_again()).count();
+                return Err(CliError::input(format!(
+                    "the state file {path_text} records {} registered, rejected or in doubt at the endpoint {}, but this run uses {}. To resume, run with the --base-url or --region of {}; to send every row to {}, give another --state or --restart",
+                    crate::output::plural(tied as u64, "row"),
+                    found.endpoint,
+                    header.endpoint,
+                    found.endpoint,
+                    header.endpoint
+                )));
             }
-            states
+        } else {
+            // A new file, or a first run that crashed while writing the header.
+            file.set_len(0).map_err(|error| io_error("rewrite", error))?;
+            write_header(&mut file, path, header).map_err(|error| io_error("write", error))?;
+            Resumed::default()
         };
 
         let (sender, receiver) = mpsc::channel();
@@ -168,7 +213,7 @@ impl Journal {
             .name("state-file".into())
             .spawn(move || write_loop(file, &receiver))
             .map_err(|error| CliError::new(ExitCode::Failure, error))?;
-        Ok((Self { sender: Some(sender), writer: Some(writer) }, states))
+        Ok((Self { sender: Some(sender), writer: Some(writer) }, resumed))
     }
 
     /// Appends `record` and returns once it is on disk.
@@ -232,20 +277,21 @@ fn sync_directory(_path: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// Reads the records of an existing state file. Returns each row's last
-/// state and the length of the file up to its last complete line.
+/// Reads the records of an existing state file. Returns its header (`None`
+/// when not even the header line is complete), each row's last state, and
+/// the length of the file up to its last complete line.
 fn parse(
     contents: &[u8],
-    expected: &Header,
     path_text: &str,
-) -> Result<(HashMap<String, RowState>, usize), CliError> {
+) -> Result<(Option<Header>, HashMap<String, RowState>, usize), CliError> {
+    let mut header = None;
     let mut states = HashMap::new();
     let mut offset = 0;
     let mut number = 0;
     while offset < contents.len() {
         let Some(end) = contents[offset..].iter().position(|&b| b == b'\n').map(|i| offset + i) else {
             // No newline: a partial record from an interrupted write.
-            return Ok((states, offset));
+            break;
         };
         let text = &contents[offset..end];
         number += 1;
@@ -257,7 +303,7 @@ fn parse(
             ))
         })?;
         match (number, record) {
-            (1, Record::Header(header)) => check_header(&header, expected, path_text)?,
+            (1, Record::Header(found)) => header = Some(found),
             (1, _) => {
                 return Err(CliError::input(format!(
                     "{path_text} does not start with a zego-push state header; give another --state"
@@ -275,9 +321,11 @@ fn parse(
             }
         }
     }
-    Ok((states, offset))
+    Ok((header, states, offset))
 }
 
+/// Checks the format version, AppId and action. The endpoint is checked by
+/// the caller, because a changed endpoint is accepted in some cases.
 fn check_header(found: &Header, expected: &Header, path_text: &str) -> Result<(), CliError> {
     if found.version != FORMAT_VERSION {
         return Err(CliError::input(format!(
@@ -292,9 +340,6 @@ fn check_header(found: &Header, expected: &Header, path_text: &str) -> Result<()
     };
     if found.app_id != expected.app_id {
         return Err(mismatch("AppId", &found.app_id.to_string(), &expected.app_id.to_string()));
-    }
-    if found.endpoint != expected.endpoint {
-        return Err(mismatch("endpoint", &found.endpoint, &expected.endpoint));
     }
     if found.action != expected.action {
         return Err(mismatch("action", &found.action, &expected.action));
@@ -347,16 +392,17 @@ mod tests {
     async fn records_survive_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.jsonl");
-        let (journal, states) = Journal::open(&path, &header(), false).unwrap();
-        assert!(states.is_empty());
+        let (journal, resumed) = Journal::open(&path, &header(), false).unwrap();
+        assert!(resumed.states.is_empty());
         journal.append(&Record::Sending { key: "a".into(), line: 2 }).await.unwrap();
         journal.append(&Record::Registered { key: "a".into(), line: 2, request_id: None }).await.unwrap();
         journal.append(&Record::Sending { key: "b".into(), line: 3 }).await.unwrap();
         drop(journal);
 
-        let (_journal, states) = Journal::open(&path, &header(), false).unwrap();
-        assert_eq!(states.get("a"), Some(&RowState::Registered));
-        assert_eq!(states.get("b"), Some(&RowState::InDoubt));
+        let (_journal, resumed) = Journal::open(&path, &header(), false).unwrap();
+        assert_eq!(resumed.states.get("a"), Some(&RowState::Registered));
+        assert_eq!(resumed.states.get("b"), Some(&RowState::InDoubt));
+        assert_eq!(resumed.moved_from, None);
     }
 
     #[test]
@@ -369,8 +415,8 @@ mod tests {
         file.write_all(b"{\"type\":\"sending\",\"key\":\"a\",\"li").unwrap();
         drop(file);
 
-        let (journal, states) = Journal::open(&path, &header(), false).unwrap();
-        assert!(states.is_empty());
+        let (journal, resumed) = Journal::open(&path, &header(), false).unwrap();
+        assert!(resumed.states.is_empty());
         drop(journal);
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.ends_with('\n'), "{text:?}");
@@ -386,6 +432,47 @@ mod tests {
         let error = Journal::open(&path, &other, false).unwrap_err();
         assert!(error.to_string().contains("AppId 7"), "{error}");
         drop(Journal::open(&path, &other, true).unwrap().0);
+    }
+
+    #[test]
+    fn partial_header_is_written_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.jsonl");
+        std::fs::write(&path, b"{\"type\":\"header\",\"ver").unwrap();
+        drop(Journal::open(&path, &header(), false).unwrap().0);
+        let (_journal, resumed) = Journal::open(&path, &header(), false).unwrap();
+        assert!(resumed.states.is_empty());
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("{\"type\":\"header\",\"version\":1,"), "{text:?}");
+    }
+
+    #[tokio::test]
+    async fn endpoint_moves_when_no_row_depends_on_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.jsonl");
+        let (journal, _) = Journal::open(&path, &header(), false).unwrap();
+        journal.append(&Record::Sending { key: "a".into(), line: 2 }).await.unwrap();
+        let unreachable =
+            Record::Failed { key: "a".into(), line: 2, permanent: false, code: None, reason: "timed out".into() };
+        journal.append(&unreachable).await.unwrap();
+        drop(journal);
+
+        let other = Header { endpoint: "http://127.0.0.1:10/".into(), ..header() };
+        let (journal, resumed) = Journal::open(&path, &other, false).unwrap();
+        assert_eq!(resumed.moved_from.as_deref(), Some("http://127.0.0.1:9/"));
+        assert!(resumed.states.is_empty());
+        journal.append(&Record::Registered { key: "a".into(), line: 2, request_id: None }).await.unwrap();
+        drop(journal);
+
+        // The file now belongs to the new endpoint, which registered a row.
+        let (journal, resumed) = Journal::open(&path, &other, false).unwrap();
+        assert_eq!(resumed.moved_from, None);
+        assert_eq!(resumed.states.get("a"), Some(&RowState::Registered));
+        drop(journal);
+        let error = Journal::open(&path, &header(), false).unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("records 1 row registered, rejected or in doubt"), "{message}");
+        assert!(message.contains("run with the --base-url or --region of http://127.0.0.1:10/"), "{message}");
     }
 
     #[test]

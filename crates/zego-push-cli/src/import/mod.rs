@@ -52,7 +52,9 @@ pub async fn run(global: &GlobalArgs, args: ImportArgs) -> Result<ExitCode, CliE
     // Read the input once to check its header and count its rows.
     let total = input::count_rows(&args.file, format)?;
 
-    // Open the state file, which refuses a run against another AppId, endpoint or action.
+    // Open the state file. It rejects a run against another AppId or
+    // action, and against another endpoint unless every row it records is
+    // sent again anyway.
     let state_path = args.state.clone().unwrap_or_else(|| with_suffix(&args.file, ".state.jsonl"));
     let failures_path = args.failures.clone().unwrap_or_else(|| with_suffix(&args.file, ".failed.csv"));
     let header = Header {
@@ -62,7 +64,16 @@ pub async fn run(global: &GlobalArgs, args: ImportArgs) -> Result<ExitCode, CliE
         action: args.protocol.action.clone(),
         input: args.file.display().to_string(),
     };
-    let (journal, previous) = Journal::open(&state_path, &header, args.restart)?;
+    let (journal, resumed) = Journal::open(&state_path, &header, args.restart)?;
+    if let Some(previous_endpoint) = &resumed.moved_from {
+        eprintln!(
+            "note: the endpoint changed from {previous_endpoint} to {}; the state file records no row registered, rejected or in doubt there, so it is used for the new endpoint",
+            client.endpoint()
+        );
+    }
+    let previous = resumed.states;
+    // Whether the state file ties its rows to this endpoint before this run.
+    let tied_before = previous.values().any(|state| !state.is_sent_again());
     tracing::info!(
         input = %args.file.display(),
         rows = total,
@@ -105,6 +116,7 @@ pub async fn run(global: &GlobalArgs, args: ImportArgs) -> Result<ExitCode, CliE
         counts,
         stopped: stop_reason.as_ref(),
         max_unreachable: args.max_unreachable,
+        endpoint_tied: tied_before || counts.registered > 0 || counts.rejected > counts.rejected_for_setup,
         elapsed: started.elapsed(),
         exit_code: code.as_i32(),
     };

@@ -105,16 +105,26 @@ impl StopReason {
         }
     }
 
-    fn describe(&self, max_unreachable: u32) -> String {
+    /// Describes the stop. `endpoint_tied` tells whether the state file
+    /// records rows this endpoint registered, rejected or may have
+    /// received, which keeps the next run on the same endpoint.
+    fn describe(&self, max_unreachable: u32, endpoint_tied: bool) -> String {
         match self {
             StopReason::Interrupted => {
                 "interrupted: the requests in flight were finished and recorded".into()
             }
-            StopReason::Unreachable => format!(
-                "stopped: ZEGO was unreachable or busy for {} in a row\nfix: {}",
-                plural(u64::from(max_unreachable), "row"),
-                UNREACHABLE_FIX
-            ),
+            StopReason::Unreachable => {
+                let rerun = if endpoint_tied {
+                    "the state file records rows registered, rejected or in doubt at this endpoint, so run again with the same --base-url and --region; another endpoint needs another --state or --restart, which sends every row again"
+                } else {
+                    "if --base-url or --region was wrong, run again with the right one: the state file records no row registered, rejected or in doubt at this endpoint, so the next run uses it for the new one"
+                };
+                format!(
+                    "stopped: ZEGO was unreachable or busy for {} in a row\nfix: {}\n{rerun}",
+                    plural(u64::from(max_unreachable), "row"),
+                    UNREACHABLE_FIX
+                )
+            }
             StopReason::Rejected { reason, .. } => {
                 format!("stopped: the credentials or configuration are wrong for every row: {reason}")
             }
@@ -188,6 +198,9 @@ pub struct Summary<'a> {
     pub counts: Counts,
     pub stopped: Option<&'a StopReason>,
     pub max_unreachable: u32,
+    /// Whether the state file records rows this endpoint registered,
+    /// rejected or may have received, so that it cannot move to another.
+    pub endpoint_tied: bool,
     pub elapsed: Duration,
     pub exit_code: i32,
 }
@@ -284,7 +297,7 @@ impl Summary<'_> {
             }
         }
         if let Some(stopped) = self.stopped {
-            let _ = writeln!(text, "{}", stopped.describe(self.max_unreachable));
+            let _ = writeln!(text, "{}", stopped.describe(self.max_unreachable, self.endpoint_tied));
         }
         for line in self.rerun_notes() {
             let _ = writeln!(text, "{line}");
