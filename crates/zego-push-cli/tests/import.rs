@@ -681,3 +681,20 @@ fn import_keeps_endpoint_with_registered_rows() {
     assert!(stdout.contains("so run again with the same --base-url and --region"), "{stdout}");
     assert!(!stdout.contains("if --base-url or --region was wrong"), "{stdout}");
 }
+
+#[test]
+fn import_failures_leave_out_not_attempted() {
+    let mock = Mock::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_rows(dir.path(), 10);
+    let (code, summary) = run_json(
+        import(&mock, &file)
+            .env("ZEGO_SERVER_SECRET", "ffffffffffffffffffffffffffffffff")
+            .args(["--concurrency", "1"]),
+    );
+    assert_eq!(code, 3, "{summary}");
+    assert_eq!(summary["not_attempted"], 9);
+    assert_eq!(summary["resent_next_run"], 10);
+    let lines: Vec<u64> = read_failures(&failures_path(&file)).iter().map(|(line, _, _)| *line).collect();
+    assert_eq!(lines, [2], "only the row sent is listed, not the rows never reached");
+}

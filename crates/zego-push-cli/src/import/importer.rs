@@ -20,7 +20,7 @@ use crate::exit::CliError;
 use crate::fields::FieldNames;
 use crate::settings;
 
-/// Failures printed one per line on standard error; the rest are only in the failures file.
+/// Failed rows printed one per line on standard error; the rest are only in the failures file.
 const PRINTED_FAILURES: u64 = 20;
 
 const IN_DOUBT_REASON: &str = "in doubt: an earlier run was sending this row when it stopped, so ZEGO may or may not have it; --resend-in-doubt sends it again";
@@ -365,7 +365,7 @@ impl Importer {
         if printed < PRINTED_FAILURES {
             self.progress.note(&format!("line {line}: {reason}"));
         } else if printed == PRINTED_FAILURES {
-            self.progress.note("more rows are not registered; the failures file lists every one");
+            self.progress.note("more rows failed; the failures file lists them all");
         }
         self.failures.push(FailedRow { line, raw, reason, code });
     }
