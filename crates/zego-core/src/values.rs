@@ -130,7 +130,10 @@ impl Platform {
         } else if value.eq_ignore_ascii_case("ios") {
             Ok(Platform::Ios)
         } else if value.is_empty() {
-            Err(ValidationError::new(Field::Platform, String::from("must not be empty; use \"android\" or \"ios\"")))
+            Err(ValidationError::new(
+                Field::Platform,
+                String::from("must not be empty; use \"android\" or \"ios\""),
+            ))
         } else {
             Err(ValidationError::new(
                 Field::Platform,

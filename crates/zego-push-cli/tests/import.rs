@@ -489,10 +489,8 @@ fn import_unwritable_failures_file_exits_1() {
     let dir = tempfile::tempdir().unwrap();
     let file = write_file(dir.path(), "two.csv", "user_id,token,platform\nu1,t1,android\nu2,t2,web\n");
     let failures = dir.path().join("no-such-directory").join("failed.csv");
-    let output = run(zego_push_for(&mock)
-        .args(["import", "--rate", "0", "--failures"])
-        .arg(&failures)
-        .arg(&file));
+    let output =
+        run(zego_push_for(&mock).args(["import", "--rate", "0", "--failures"]).arg(&failures).arg(&file));
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("skipped; the failures file was not written"), "{stdout}");
@@ -540,10 +538,7 @@ fn read_originals(path: &Path) -> Vec<Vec<u8>> {
     let mut reader = csv::Reader::from_path(path).expect("the failures file is CSV");
     let headers = reader.byte_headers().expect("a header row").clone();
     let column = headers.iter().position(|name| name == b"original").expect("an original column");
-    reader
-        .byte_records()
-        .map(|record| record.expect("a CSV record")[column].to_vec())
-        .collect()
+    reader.byte_records().map(|record| record.expect("a CSV record")[column].to_vec()).collect()
 }
 
 #[test]
@@ -566,8 +561,11 @@ fn import_failures_keep_original_rows() {
 
     let csv_rows: [&[u8]; 2] = [b"u1,t1,web,notes", b"\"u\xe92\",t2,android,\"a, b\""];
     let csv = dir.path().join("rows.csv");
-    std::fs::write(&csv, [b"user_id,token,platform,notes\r\n".to_vec(), csv_rows.join(&b"\r\n"[..])].concat())
-        .unwrap();
+    std::fs::write(
+        &csv,
+        [b"user_id,token,platform,notes\r\n".to_vec(), csv_rows.join(&b"\r\n"[..])].concat(),
+    )
+    .unwrap();
     let (code, summary) = run_json(&mut import(&mock, &csv));
     assert_eq!(code, 6, "{summary}");
     assert_eq!(read_originals(&failures_path(&csv)), csv_rows);
@@ -630,7 +628,7 @@ fn import_resumes_with_corrected_base_url() {
     let dir = tempfile::tempdir().unwrap();
     let file = write_rows(dir.path(), 20);
 
-    // A wrong base URL: nothing is registered, and the summary says a corrected one resumes.
+    // A wrong base URL: nothing is registered, and the summary suggests a corrected one.
     let output = run(zego_push_at(CLOSED_URL)
         .args(["import", "--rate", "0", "--concurrency", "1", "--max-attempts", "1"])
         .args(["--max-unreachable", "3"])
@@ -668,7 +666,7 @@ fn import_keeps_endpoint_with_registered_rows() {
     assert!(other.state().calls().is_empty(), "nothing is sent to the other endpoint");
 
     // The first mock stops, so its endpoint becomes unreachable. With rows
-    // registered there, the summary says to keep the endpoint.
+    // registered there, the summary suggests keeping the endpoint.
     let base_url = mock.base_url.clone();
     drop(mock);
     let file = write_rows(dir.path(), 10);

@@ -11,7 +11,6 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
@@ -240,8 +239,8 @@ fn without_line_ending(mut bytes: Vec<u8>) -> Vec<u8> {
     bytes
 }
 
-/// Describes invalid UTF-8 by its first bad byte and that byte's position,
-/// counting from 1, and says how to fix it.
+/// Describes invalid UTF-8 by its first invalid byte and that byte's
+/// position, counting from 1, followed by the fix.
 fn describe_utf8_error(bytes: &[u8], error: &std::str::Utf8Error) -> String {
     let position = error.valid_up_to();
     format!(
@@ -457,9 +456,9 @@ impl Members {
                 Some((first_name, _)) if first_name == name => {
                     problems.push(format!("{name} is given twice with different values; keep one of them"));
                 }
-                Some((first_name, _)) => problems.push(format!(
-                    "{first_name} and {name} have different values; keep one of them"
-                )),
+                Some((first_name, _)) => {
+                    problems.push(format!("{first_name} and {name} have different values; keep one of them"));
+                }
             }
         }
         found.map(|(_, text)| text)
@@ -617,7 +616,9 @@ mod tests {
         );
         assert_eq!(reason(&items[0]), "token and fcm_token have different values; keep one of them");
         assert_eq!(reason(&items[1]), "user_id is given twice with different values; keep one of them");
-        let InputItem::Row { raw, .. } = &items[2] else { panic!("the same value twice is accepted: {items:?}") };
+        let InputItem::Row { raw, .. } = &items[2] else {
+            panic!("the same value twice is accepted: {items:?}")
+        };
         assert_eq!(raw.token, "a");
         assert_eq!(reason(&items[3]), "is not a JSON object");
     }
@@ -641,7 +642,8 @@ mod tests {
 
     #[test]
     fn rows_keep_original_text() {
-        let items = read_all("user_id,token,platform\r\n\"u\r\n1\",t1,android\r\nu2,t2,web", InputFormat::Csv);
+        let items =
+            read_all("user_id,token,platform\r\n\"u\r\n1\",t1,android\r\nu2,t2,web", InputFormat::Csv);
         assert_eq!(original(&items[0]), b"\"u\r\n1\",t1,android");
         assert_eq!(original(&items[1]), b"u2,t2,web");
 
@@ -660,7 +662,8 @@ mod tests {
     fn non_utf8_rows_are_invalid() {
         let mut file = tempfile::NamedTempFile::new().unwrap();
         file.write_all(b"user_id,token,platform\nren\xe9,t1,android\n").unwrap();
-        let items: Vec<InputItem> = open(file.path(), InputFormat::Csv).unwrap().map(Result::unwrap).collect();
+        let items: Vec<InputItem> =
+            open(file.path(), InputFormat::Csv).unwrap().map(Result::unwrap).collect();
         assert_eq!(
             reason(&items[0]),
             "user_id is not valid UTF-8 (byte 0xE9 at byte 4); save the file as UTF-8 and import it again"
@@ -671,7 +674,8 @@ mod tests {
 
         let mut file = tempfile::NamedTempFile::new().unwrap();
         file.write_all(b"{\"user_id\":\"ren\xe9\",\"token\":\"t\",\"platform\":\"ios\"}\n").unwrap();
-        let items: Vec<InputItem> = open(file.path(), InputFormat::Jsonl).unwrap().map(Result::unwrap).collect();
+        let items: Vec<InputItem> =
+            open(file.path(), InputFormat::Jsonl).unwrap().map(Result::unwrap).collect();
         assert!(reason(&items[0]).starts_with("is not valid UTF-8 (byte 0xE9 at byte 16)"), "{items:?}");
         assert_eq!(original(&items[0]), b"{\"user_id\":\"ren\xe9\",\"token\":\"t\",\"platform\":\"ios\"}");
     }
@@ -679,16 +683,19 @@ mod tests {
     #[test]
     fn jsonl_rejects_json_array() {
         let mut file = tempfile::Builder::new().suffix(".json").tempfile().unwrap();
-        file.write_all(b"\xef\xbb\xbf\n  [\n{\"user_id\":\"u1\",\"token\":\"t\",\"platform\":\"ios\"}\n]\n").unwrap();
+        file.write_all(b"\xef\xbb\xbf\n  [\n{\"user_id\":\"u1\",\"token\":\"t\",\"platform\":\"ios\"}\n]\n")
+            .unwrap();
         let error = count_rows(file.path(), InputFormat::Jsonl).unwrap_err();
         assert_eq!(error.code, ExitCode::Input);
         let message = error.to_string();
         assert!(message.contains("looks like a JSON array"), "{message}");
         assert!(message.contains("jq -c '.[]'"), "{message}");
-        assert!(message.ends_with(".jsonl"), "{message}");
+        let converted = file.path().with_extension("jsonl");
+        assert!(message.ends_with(&format!("> {}", converted.display())), "{message}");
 
         // A later line that is an array is one invalid row.
-        let items = read_all("{\"user_id\":\"u1\",\"token\":\"t\",\"platform\":\"ios\"}\n[1]\n", InputFormat::Jsonl);
+        let items =
+            read_all("{\"user_id\":\"u1\",\"token\":\"t\",\"platform\":\"ios\"}\n[1]\n", InputFormat::Jsonl);
         assert_eq!(reason(&items[1]), "is not a JSON object");
     }
 

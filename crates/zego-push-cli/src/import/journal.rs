@@ -74,7 +74,7 @@ pub struct Header {
     pub input: String,
 }
 
-/// What an earlier run left in the state file.
+/// The rows that earlier runs recorded in the state file.
 #[derive(Debug, Default)]
 pub struct Resumed {
     /// Each row's last state, by row key.
@@ -99,10 +99,10 @@ pub enum RowState {
 }
 
 impl RowState {
-    /// Whether every run sends the row again, whatever endpoint it uses:
-    /// the endpoint was unreachable or busy, or rejected the credentials
-    /// or configuration. Such a state records nothing that ties the row
-    /// to that endpoint.
+    /// Returns whether every run sends the row again, whatever endpoint it
+    /// uses, because the endpoint was unreachable or busy, or rejected the
+    /// credentials or configuration. Such a state does not tie the row to
+    /// that endpoint.
     pub fn is_sent_again(&self) -> bool {
         matches!(self, RowState::Failed { permanent: false, .. })
     }
@@ -173,7 +173,7 @@ impl Journal {
 
         let mut contents = Vec::new();
         file.read_to_end(&mut contents).map_err(|error| io_error("read", error))?;
-        let (found, states, valid_len) = parse(&contents, &path_text)?;
+        let Parsed { header: found, states, valid_len } = parse(&contents, &path_text)?;
         let resumed = if let Some(found) = found {
             check_header(&found, header, &path_text)?;
             if found.endpoint == header.endpoint {
@@ -277,13 +277,18 @@ fn sync_directory(_path: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// Reads the records of an existing state file. Returns its header (`None`
-/// when not even the header line is complete), each row's last state, and
-/// the length of the file up to its last complete line.
-fn parse(
-    contents: &[u8],
-    path_text: &str,
-) -> Result<(Option<Header>, HashMap<String, RowState>, usize), CliError> {
+/// The records of an existing state file.
+struct Parsed {
+    /// `None` when not even the header line is complete.
+    header: Option<Header>,
+    /// Each row's last state, by row key.
+    states: HashMap<String, RowState>,
+    /// The length of the file up to its last complete line.
+    valid_len: usize,
+}
+
+/// Reads the records of an existing state file.
+fn parse(contents: &[u8], path_text: &str) -> Result<Parsed, CliError> {
     let mut header = None;
     let mut states = HashMap::new();
     let mut offset = 0;
@@ -321,7 +326,7 @@ fn parse(
             }
         }
     }
-    Ok((header, states, offset))
+    Ok(Parsed { header, states, valid_len: offset })
 }
 
 /// Checks the format version, AppId and action. The endpoint is checked by
@@ -452,8 +457,13 @@ mod tests {
         let path = dir.path().join("state.jsonl");
         let (journal, _) = Journal::open(&path, &header(), false).unwrap();
         journal.append(&Record::Sending { key: "a".into(), line: 2 }).await.unwrap();
-        let unreachable =
-            Record::Failed { key: "a".into(), line: 2, permanent: false, code: None, reason: "timed out".into() };
+        let unreachable = Record::Failed {
+            key: "a".into(),
+            line: 2,
+            permanent: false,
+            code: None,
+            reason: "timed out".into(),
+        };
         journal.append(&unreachable).await.unwrap();
         drop(journal);
 

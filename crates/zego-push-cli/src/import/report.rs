@@ -105,7 +105,7 @@ impl StopReason {
         }
     }
 
-    /// Describes the stop. `endpoint_tied` tells whether the state file
+    /// Describes the stop. `endpoint_tied` is whether the state file
     /// records rows this endpoint registered, rejected or may have
     /// received, which keeps the next run on the same endpoint.
     fn describe(&self, max_unreachable: u32, endpoint_tied: bool) -> String {
@@ -193,7 +193,7 @@ pub struct Summary<'a> {
     pub state: &'a Path,
     /// The failures file, when this run wrote one.
     pub failures: Option<&'a Path>,
-    /// Why the failures file could not be written.
+    /// The error that kept the failures file from being written.
     pub failures_error: Option<&'a str>,
     pub counts: Counts,
     pub stopped: Option<&'a StopReason>,
