@@ -419,7 +419,9 @@ mod tests {
         // through the log, which reaches about that size if it never starts
         // over. Started over every 64 pages, it stayed under 1 MiB on an idle
         // machine and reached 7 MiB with the whole test suite running on 2
-        // cores, because the checkpoint thread then runs late.
+        // cores, because the checkpoint thread then runs late. It once went
+        // past 16 MiB with three builds running beside the tests, so the
+        // bound is 24 MiB, still well below a log that never starts over.
         let mut longest = 0;
         for _ in 0..4000 {
             writer
@@ -428,7 +430,7 @@ mod tests {
                 .unwrap();
             longest = longest.max(std::fs::metadata(&wal).unwrap().len());
         }
-        assert!(longest < 16 << 20, "the log reached {longest} bytes; it never started over");
+        assert!(longest < 24 << 20, "the log reached {longest} bytes; it never started over");
 
         writer.close().await;
         assert_eq!(std::fs::metadata(&wal).map_or(0, |m| m.len()), 0, "closing empties the log");
