@@ -665,12 +665,12 @@ fn import_keeps_endpoint_with_registered_rows() {
     assert!(stderr.contains("give another --state or --restart"), "{stderr}");
     assert!(other.state().calls().is_empty(), "nothing is sent to the other endpoint");
 
-    // The first mock stops, so its endpoint becomes unreachable. With rows
-    // registered there, the summary suggests keeping the endpoint.
-    let base_url = mock.base_url.clone();
-    drop(mock);
+    // The first mock now drops every connection, so its endpoint is
+    // unreachable. With rows registered there, the summary suggests keeping
+    // the endpoint. (Stopping the mock would free its port for other tests.)
+    mock.set_faults(Faults { drop_connections: 1000, ..Faults::default() });
     let file = write_rows(dir.path(), 10);
-    let output = run(zego_push_at(&base_url)
+    let output = run(zego_push_at(&mock.base_url)
         .args(["import", "--rate", "0", "--concurrency", "1", "--max-attempts", "1"])
         .args(["--max-unreachable", "1"])
         .arg(&file));
