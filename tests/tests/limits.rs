@@ -111,7 +111,8 @@ async fn timed_out_request_gets_json_error() {
 #[tokio::test]
 async fn timed_out_registration_is_sent_by_outbox() {
     // With one ZEGO attempt of at most 1 s, the request's lease on its row is
-    // (1 s timeout + 2 s retry backoff cap) * 1 attempt + 5 s = 8 s.
+    // (1 s timeout + 2 s backoff cap + 1 s rate-limit pause) * 1 attempt
+    // + 1 s for an attempt signed again + 5 s = 10 s.
     let live = start_live(&[
         "--request-timeout-ms",
         "300",

@@ -88,6 +88,12 @@ impl Default for RetryPolicy {
     }
 }
 
+/// The extra wait before retrying after a per-second rate limit (Code 7 or
+/// 660300005), so that the retry falls in a later second than the rejected
+/// request. Without it, the first retry came 0 to 100 ms later, inside the
+/// same limit window.
+pub const RATE_LIMIT_PAUSE: Duration = Duration::from_secs(1);
+
 impl RetryPolicy {
     /// Returns the wait before attempt `attempt + 1`: a random duration
     /// between zero and `min(max_delay, base_delay * 2^(attempt - 1))`
@@ -100,6 +106,18 @@ impl RetryPolicy {
             return Duration::ZERO;
         }
         Duration::from_micros(rand::rng().random_range(0..=cap_micros))
+    }
+
+    /// Returns the wait before attempt `attempt + 1` after `failure`:
+    /// [`RATE_LIMIT_PAUSE`] plus the backoff after a per-second rate limit,
+    /// the backoff alone after any other failure.
+    pub fn delay_after(&self, failure: &Error, attempt: u32) -> Duration {
+        let rate_limited = matches!(failure, Error::Api(api) if codes::is_rate_limit(api.code));
+        if rate_limited {
+            RATE_LIMIT_PAUSE + self.backoff(attempt)
+        } else {
+            self.backoff(attempt)
+        }
     }
 }
 
@@ -122,6 +140,17 @@ pub struct ClientConfig {
     /// The proxy choice. By default, it is the proxy that the environment
     /// names (`HTTPS_PROXY` and the like).
     pub proxy: ProxySetting,
+}
+
+impl ClientConfig {
+    /// Returns the longest one [`ZegoClient::register`] call can take, not
+    /// counting a wait for a free request slot: every attempt timing out,
+    /// each followed by the longest wait, plus the attempt signed again
+    /// after a timestamp outside ZEGO's window.
+    pub fn longest_call(&self) -> Duration {
+        (self.timeout + self.retry.max_delay + RATE_LIMIT_PAUSE).saturating_mul(self.retry.max_attempts)
+            + self.timeout
+    }
 }
 
 impl Default for ClientConfig {
@@ -316,7 +345,7 @@ impl ZegoClient {
             if failures >= max_attempts {
                 return Err(failure);
             }
-            let delay = self.inner.config.retry.backoff(failures);
+            let delay = self.inner.config.retry.delay_after(&failure, failures);
             tracing::debug!(attempt = attempts, ?delay, error = %failure, "ZEGO request failed; retrying");
             tokio::time::sleep(delay).await;
         }
@@ -563,6 +592,42 @@ mod tests {
         for bad in ["ftp://h", "not a url", "http://h/?Action=X", "http://user:pw@h"] {
             assert!(matches!(parse_base_url(bad), Err(Error::InvalidConfig(_))), "{bad}");
         }
+    }
+
+    #[test]
+    fn rate_limit_waits_past_its_second() {
+        let policy = RetryPolicy::default();
+        for code in [7, 660_300_005] {
+            let failure = Error::from(api_error(code, serde_json::json!({"Code": code}), 1));
+            for attempt in 1..=5 {
+                let delay = policy.delay_after(&failure, attempt);
+                assert!(delay >= RATE_LIMIT_PAUSE, "Code {code}, attempt {attempt}: {delay:?}");
+                assert!(
+                    delay <= RATE_LIMIT_PAUSE + policy.max_delay,
+                    "Code {code}, attempt {attempt}: {delay:?}"
+                );
+            }
+        }
+        let busy = Error::from(api_error(1, serde_json::json!({"Code": 1}), 1));
+        for attempt in 1..=5 {
+            assert!(policy.delay_after(&busy, attempt) <= policy.max_delay, "attempt {attempt}");
+        }
+    }
+
+    #[test]
+    fn longest_call_covers_every_wait() {
+        let config = ClientConfig {
+            timeout: Duration::from_secs(5),
+            retry: RetryPolicy {
+                max_attempts: 3,
+                base_delay: Duration::from_millis(100),
+                max_delay: Duration::from_secs(2),
+            },
+            ..ClientConfig::default()
+        };
+        // Three attempts of 5 s, each followed by up to 2 s of backoff and the
+        // 1 s rate-limit pause, and one attempt signed again.
+        assert_eq!(config.longest_call(), Duration::from_secs(3 * (5 + 2 + 1) + 5));
     }
 
     #[test]

@@ -50,6 +50,12 @@ pub const APP_ID_UNKNOWN: i64 = 100_000_010;
 /// Bad parameter.
 pub const BAD_PARAMETER: i64 = 2;
 
+/// Tells whether `code` is a per-second rate limit, after which a retry
+/// must wait for a later second.
+pub fn is_rate_limit(code: i64) -> bool {
+    matches!(code, 7 | 660_300_005)
+}
+
 /// Classifies a non-zero code.
 pub fn classify(code: i64) -> CodeClass {
     match code {

@@ -174,9 +174,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         format!("cannot open the registry database {}", redact_database_url(&database_url))
     })?;
     let client_config = args.client_config(base_url)?;
-    let request_lease = (client_config.timeout + client_config.retry.max_delay)
-        .saturating_mul(client_config.retry.max_attempts)
-        + Duration::from_secs(5);
+    let request_lease = client_config.longest_call() + Duration::from_secs(5);
     let secret_len = secret.expose_secret().len();
     let zego = ZegoClient::new(app_id, secret, client_config)?;
     // A row is leased for as long as one registration call can take, so that a
