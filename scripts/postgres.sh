@@ -27,6 +27,8 @@
 #   postgres.log  the server log
 #   cluster-user  the name of the cluster's superuser, which marks a cluster
 #                 created by this script
+#   server.crt, server.key
+#                 the self-signed TLS certificate the server offers
 #
 # The cluster outlives `stop`, so a later `start` reuses it, and the database
 # zego_push_test still contains whatever earlier tests left in it.
@@ -254,6 +256,31 @@ wait_until_ready() {
     done
 }
 
+# Turns on TLS with a self-signed certificate in DIR, so that the tests can
+# check encrypted connections. ALTER SYSTEM and a reload also reach a server
+# that was started before this setting existed.
+enable_tls() {
+    local port cert="$dir/server.crt" key="$dir/server.key"
+    port="$(read_port)"
+    [[ $dir != *\'* ]] || die "$dir contains a single quote, which the TLS settings cannot hold; pick another DIR"
+    if [[ ! -f "$cert" || ! -f "$key" ]]; then
+        command -v openssl >/dev/null ||
+            die "openssl is missing; install the Debian package openssl, then retry"
+        echo "Creating a self-signed TLS certificate in $dir."
+        run_as_cluster_user openssl req -x509 -newkey rsa:2048 -nodes -days 3650 \
+            -subj /CN=127.0.0.1 -keyout "$key" -out "$cert" 2>"$dir/openssl.log" ||
+            die "openssl could not create the certificate; see $dir/openssl.log"
+        run_as_cluster_user chmod 600 "$key"
+    fi
+    "$bin_dir/psql" --no-psqlrc --quiet --set=ON_ERROR_STOP=1 --host=127.0.0.1 --port="$port" \
+        --username="$cluster_user" --dbname=postgres >/dev/null <<SQL
+ALTER SYSTEM SET ssl_cert_file = '$cert';
+ALTER SYSTEM SET ssl_key_file = '$key';
+ALTER SYSTEM SET ssl = on;
+SELECT pg_reload_conf();
+SQL
+}
+
 create_database() {
     local port exists
     port="$(read_port)"
@@ -295,6 +322,7 @@ start_command() {
     fi
 
     wait_until_ready
+    enable_tls
     create_database
     url="$(print_url)"
 }

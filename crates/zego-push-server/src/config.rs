@@ -95,7 +95,7 @@ pub struct Args {
     #[serde(default, deserialize_with = "deserialize_listen")]
     pub listen: Option<SocketAddr>,
 
-    /// Registry database: sqlite://PATH or postgres://USER@HOST/DATABASE
+    /// Registry database: sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DATABASE
     /// [default: sqlite://zego-push.db, in sandbox mode sqlite://zego-push-sandbox.db].
     #[arg(long, env = env::DATABASE_URL)]
     pub database_url: Option<String>,
