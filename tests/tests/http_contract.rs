@@ -221,8 +221,30 @@ fn unparsable_database_url_hides_password() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("invalid database URL"), "{stderr}");
-    assert!(stderr.contains("postgres://****@127.0.0.1:99999/zego"), "{stderr}");
+    assert!(stderr.contains("postgres://zego:****@127.0.0.1:99999/zego"), "{stderr}");
     assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
+#[test]
+fn silent_postgres_port_fails_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    // The kernel completes the TCP handshake for the backlog, but nothing
+    // ever answers the PostgreSQL start-up message.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let options = ServerOptions {
+        database_url: Some(format!("postgres://zego:hunter2@127.0.0.1:{port}/zego")),
+        ..ServerOptions::default()
+    };
+    let output = server_command(dir.path(), &options).args(["--listen", "127.0.0.1:0"]).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("127.0.0.1:{port} accepted no PostgreSQL session within 10 s")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+    drop(silent);
 }
 
 #[tokio::test]

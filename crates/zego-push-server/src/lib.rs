@@ -47,6 +47,9 @@ use crate::error::AppError;
 use crate::ratelimit::RateLimits;
 use crate::registrar::Registrar;
 
+/// How long `/metrics` waits for the outbox depth from the store.
+const METRICS_STORE_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// HTTP-level settings.
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
@@ -275,7 +278,6 @@ async fn healthz() -> Json<Value> {
 )]
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let store = state.registrar.store.ping().await;
-    let depth = state.registrar.store.outbox_depth().await.ok();
     match store {
         Ok(()) => (
             StatusCode::OK,
@@ -283,7 +285,9 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
                 "status": "ready",
                 "checks": {"store": "ok", "configuration": "ok"},
                 "store": state.registrar.store.backend_name(),
-                "outbox_depth": depth,
+                // Counted only once the ping passed: with the database down,
+                // it would wait for the pool's timeout a second time.
+                "outbox_depth": state.registrar.store.outbox_depth().await.ok(),
             })),
         ),
         Err(error) => {
@@ -314,7 +318,10 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     )
 )]
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    if let Ok(depth) = state.registrar.store.outbox_depth().await {
+    // A scrape must not wait for an unreachable database: the gauge then
+    // keeps its last value.
+    let depth = tokio::time::timeout(METRICS_STORE_TIMEOUT, state.registrar.store.outbox_depth()).await;
+    if let Ok(Ok(depth)) = depth {
         state.registrar.metrics.set_outbox_depth(depth);
     }
     (

@@ -13,7 +13,7 @@ use zego_push_server::config::{env, Args, Command, LogFormat};
 use zego_push_server::metrics::Metrics;
 use zego_push_server::ratelimit::RateLimits;
 use zego_push_server::registrar::{Registrar, RegistrarSettings};
-use zego_push_server::store::Store;
+use zego_push_server::store::{redact_database_url, Store};
 use zego_push_server::{app, sandbox, serve, worker, AppState};
 
 // Under load, glibc's allocator took about 13 % of the server's CPU time
@@ -268,33 +268,6 @@ async fn forget_idle_rate_limit_keys(limits: RateLimits, mut stopped: watch::Rec
     }
 }
 
-/// Returns the database URL with its password replaced by `****`.
-///
-/// A URL that does not parse still has everything between `://` and the last
-/// `@` before the path replaced, so that a typo in the host or port does not
-/// print the password.
-fn redact_database_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("****"));
-            parsed.to_string()
-        }
-        Ok(_) => url.to_owned(),
-        Err(_) => redact_unparsed_userinfo(url),
-    }
-}
-
-fn redact_unparsed_userinfo(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else { return url.to_owned() };
-    let authority_start = scheme_end + 3;
-    let rest = &url[authority_start..];
-    let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..authority_len].rfind('@') {
-        Some(at) => format!("{}****{}", &url[..authority_start], &rest[at..]),
-        None => url.to_owned(),
-    }
-}
-
 async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -304,36 +277,4 @@ async fn shutdown_signal() {
         _ = terminate.recv() => {}
     }
     tracing::info!("shutdown signal received; finishing requests in flight");
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact_database_url;
-
-    #[test]
-    fn redacts_password_of_valid_url() {
-        assert_eq!(
-            redact_database_url("postgres://user:hunter2@127.0.0.1:5432/db"),
-            "postgres://user:****@127.0.0.1:5432/db"
-        );
-    }
-
-    #[test]
-    fn redacts_userinfo_of_unparsable_url() {
-        for (url, expected) in [
-            ("postgres://user:hunter2@127.0.0.1:99999/db", "postgres://****@127.0.0.1:99999/db"),
-            ("postgres://user:hunter2@[::1:1/db", "postgres://****@[::1:1/db"),
-            ("postgres://user:p@ss@host:x/db?sslmode=require", "postgres://****@host:x/db?sslmode=require"),
-        ] {
-            let redacted = redact_database_url(url);
-            assert_eq!(redacted, expected);
-            assert!(!redacted.contains("hunter2") && !redacted.contains("p@ss"), "{redacted}");
-        }
-    }
-
-    #[test]
-    fn keeps_url_without_password() {
-        assert_eq!(redact_database_url("sqlite://zego-push.db"), "sqlite://zego-push.db");
-        assert_eq!(redact_database_url("postgres://127.0.0.1:99999/db"), "postgres://127.0.0.1:99999/db");
-    }
 }

@@ -7,6 +7,7 @@
 
 mod callbacks;
 mod outbox;
+mod redact;
 mod registrations;
 mod sqlite_writer;
 
@@ -19,7 +20,12 @@ use sqlx::{PgPool, Row, SqlitePool};
 
 pub use callbacks::{CallEventKind, CallbackEvent, CallbackRecord, Presence, PresenceState, StoredCallEvent};
 pub use outbox::Claimed;
+pub use redact::redact_database_url;
+use redact::redact_url_error;
 pub use registrations::{Completion, UpsertOutcome, UpsertRequest};
+
+/// How long opening the first PostgreSQL connection at start-up may take.
+const POSTGRES_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A registration's state in the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,7 +76,7 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("the registry store is closed")]
     Closed,
-    #[error("cannot connect to PostgreSQL: {0}; check that the server runs and accepts connections from this host, and that the URL's user, password and database are right")]
+    #[error("cannot connect to PostgreSQL: {0}; check that the server runs and accepts connections from this host, and the URL's host, port, user, password, database and sslmode")]
     Connect(String),
     #[error("SQLite transaction failed: {0}")]
     Transaction(String),
@@ -252,10 +258,22 @@ impl Store {
         let options = PgConnectOptions::from_str(url)
             .map_err(|error| StoreError::InvalidUrl { reason: redact_url_error(&error.to_string(), url) })?;
         // One direct connection first: the pool's own error on failure is
-        // only "timed out", without the cause.
-        let probe = <sqlx::PgConnection as sqlx::Connection>::connect_with(&options)
-            .await
-            .map_err(|error| StoreError::Connect(redact_url_error(&error.to_string(), url)))?;
+        // only "timed out", without the cause. sqlx has no connect timeout of
+        // its own, so a port that accepts but never answers would hang here.
+        let connect = <sqlx::PgConnection as sqlx::Connection>::connect_with(&options);
+        let probe = match tokio::time::timeout(POSTGRES_CONNECT_TIMEOUT, connect).await {
+            Ok(connected) => {
+                connected.map_err(|error| StoreError::Connect(redact_url_error(&error.to_string(), url)))?
+            }
+            Err(_) => {
+                return Err(StoreError::Connect(format!(
+                    "{}:{} accepted no PostgreSQL session within {} s",
+                    options.get_host(),
+                    options.get_port(),
+                    POSTGRES_CONNECT_TIMEOUT.as_secs()
+                )))
+            }
+        };
         let _ = sqlx::Connection::close(probe).await;
         let pool = PgPoolOptions::new()
             .max_connections(16)
@@ -333,17 +351,6 @@ impl Store {
                 })
                 .collect()
         })
-    }
-}
-
-/// Returns a URL parse error message with the URL's password removed.
-fn redact_url_error(message: &str, url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(parsed) => match parsed.password() {
-            Some(password) if !password.is_empty() => message.replace(password, "****"),
-            _ => message.to_owned(),
-        },
-        Err(_) => message.to_owned(),
     }
 }
 
