@@ -250,6 +250,7 @@ impl Store {
             .foreign_keys(true);
         let reader = SqlitePoolOptions::new().max_connections(4).connect_with(options.clone()).await?;
         SQLITE_MIGRATIONS.run(&reader).await?;
+        tracing::info!(migrations = SQLITE_MIGRATIONS.iter().count(), "SQLite schema is up to date");
         let writer = sqlite_writer::SqliteWriter::open(options.get_filename())?;
         Ok(Self { backend: Backend::Sqlite { writer, reader } })
     }
@@ -281,6 +282,7 @@ impl Store {
             .connect_with(options)
             .await?;
         POSTGRES_MIGRATIONS.run(&pool).await?;
+        tracing::info!(migrations = POSTGRES_MIGRATIONS.iter().count(), "PostgreSQL schema is up to date");
         Ok(Self { backend: Backend::Postgres(pool) })
     }
 
