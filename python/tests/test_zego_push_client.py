@@ -12,6 +12,7 @@ import pytest
 
 import zego_push
 from zego_push import ConfigurationError, InvalidInput, TransportError, ZegoApiError, ZegoError
+from zego_push._native import validate_registration
 
 FCM_TOKEN = "fcm_device_token_here"
 APNS_TOKEN = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90"
@@ -73,17 +74,17 @@ def test_default_base_url_is_zego():
     assert zego_push.DEFAULT_BASE_URL == "https://rtc-api.zego.im"
 
 
-@pytest.mark.parametrize(
-    ("user_id", "token", "platform", "provider", "field", "rule"),
-    [
-        ("a" * 33, FCM_TOKEN, "android", None, "user_id", "at most 32 bytes"),
-        ("user 1", FCM_TOKEN, "android", None, "user_id", "printable ASCII"),
-        ("u1", "bad/token", "android", None, "fcm_token", "A-Z, a-z, 0-9"),
-        ("u1", FCM_TOKEN, "web", None, "platform", '"android" or "ios"'),
-        ("u1", FCM_TOKEN, "android", "hms", "provider", '"fcm" or "apns"'),
-        ("u1", "fcm:token-from-firebase", "ios", None, "fcm_token", 'pass provider="fcm"'),
-    ],
-)
+INVALID_INPUTS = [
+    ("a" * 33, FCM_TOKEN, "android", None, "user_id", "at most 32 bytes"),
+    ("user 1", FCM_TOKEN, "android", None, "user_id", "printable ASCII"),
+    ("u1", "bad/token", "android", None, "fcm_token", "A-Z, a-z, 0-9"),
+    ("u1", FCM_TOKEN, "web", None, "platform", '"android" or "ios"'),
+    ("u1", FCM_TOKEN, "android", "hms", "provider", '"fcm" or "apns"'),
+    ("u1", "fcm:token-from-firebase", "ios", None, "fcm_token", 'pass provider="fcm"'),
+]
+
+
+@pytest.mark.parametrize(("user_id", "token", "platform", "provider", "field", "rule"), INVALID_INPUTS)
 def test_invalid_input_names_field(client, mock, user_id, token, platform, provider, field, rule):
     with pytest.raises(InvalidInput, match=rule) as caught:
         client.register_push_token(user_id, token, platform, provider)
@@ -93,6 +94,21 @@ def test_invalid_input_names_field(client, mock, user_id, token, platform, provi
     assert isinstance(caught.value, ValueError)
     assert isinstance(caught.value, ZegoError)
     assert mock.calls() == []
+
+
+@pytest.mark.parametrize(("user_id", "token", "platform", "provider", "field", "rule"), INVALID_INPUTS)
+def test_validate_registration_matches_client(client, user_id, token, platform, provider, field, rule):
+    with pytest.raises(InvalidInput) as from_client:
+        client.register_push_token(user_id, token, platform, provider)
+    with pytest.raises(InvalidInput) as from_check:
+        validate_registration(user_id, token, platform, provider)
+
+    assert from_check.value.field == field
+    assert str(from_check.value) == str(from_client.value)
+
+
+def test_validate_registration_accepts_valid_fields():
+    assert validate_registration("u1", FCM_TOKEN, "ANDROID") is None
 
 
 @pytest.mark.parametrize(

@@ -103,6 +103,23 @@ def test_other_user_is_forbidden(app, zego_env):
     assert zego_env.calls() == []
 
 
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (guide_body("victim", platform="web"), "platform"),
+        (guide_body("victim", fcm_token="bad token"), "fcm_token"),
+        (guide_body("v" * 33), "user_id"),
+    ],
+)
+def test_invalid_field_precedes_forbidden(app, zego_env, body, field):
+    status, got_body, _ = app.post(body, user="attacker")
+
+    assert status == 400
+    assert got_body["error"]["code"] == "invalid_field"
+    assert got_body["error"]["field"] == field
+    assert zego_env.calls() == []
+
+
 def test_unauthenticated_is_401(app, zego_env):
     status, body, _ = app.post(guide_body(), user=None)
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from zego_push._errors import ConfigurationError, InvalidInput, TransportError, ZegoApiError
 from zego_push._guide import client_from_env
-from zego_push._native import Client
+from zego_push._native import Client, validate_registration
 
 ROUTE = "/api/register-push-token"
 MAX_BODY_BYTES = 16 * 1024
@@ -117,10 +117,21 @@ def handle_registration(
 
     user_id = fields["user_id"]
     assert user_id is not None and fields["platform"] is not None
+    # The server's order: an invalid field (400) is reported before the
+    # check that the caller may act for user_id (403).
+    try:
+        validate_registration(user_id, token, fields["platform"], fields["provider"])
+    except InvalidInput as error:
+        return _invalid_field(error)
     if user_id != authenticated_user_id:
         return _error(403, "forbidden", "user_id is not the authenticated user; a user may register only their own tokens", "user_id")
 
     return _register(client, user_id, token, fields["platform"], fields["provider"])
+
+
+def _invalid_field(error: InvalidInput) -> EndpointResponse:
+    message = str(error).replace(PYTHON_PROVIDER_HINT, JSON_PROVIDER_HINT)
+    return _error(400, "invalid_field", message, error.field)
 
 
 def _register(client: Client | None, user_id: str, token: str, platform: str, provider: str | None) -> EndpointResponse:
@@ -128,8 +139,7 @@ def _register(client: Client | None, user_id: str, token: str, platform: str, pr
         active_client = client if client is not None else client_from_env()
         reply = active_client.register_push_token(user_id, token, platform, provider)
     except InvalidInput as error:
-        message = str(error).replace(PYTHON_PROVIDER_HINT, JSON_PROVIDER_HINT)
-        return _error(400, "invalid_field", message, error.field)
+        return _invalid_field(error)
     except ConfigurationError as error:
         logger.error("zego_push is misconfigured, so push tokens cannot be registered: %s", error)
         return _error(500, "server_misconfigured", "this server's ZEGO configuration is unusable; see its log")

@@ -11,6 +11,7 @@ __all__ = [
     "generate_token04",
     "guide_signature",
     "parse_token04",
+    "validate_registration",
     "verify_callback_signature",
 ]
 
@@ -67,6 +68,12 @@ class Client:
     def scheme(self) -> str: ...
     @property
     def timeout(self) -> float: ...
+
+def validate_registration(user_id: str, token: str, platform: str, provider: str | None = None) -> None:
+    """Check a registration's fields as `Client.register_push_token` does, without sending it.
+
+    Raises `InvalidInput` for the first field that breaks a rule.
+    """
 
 def guide_signature(server_secret: str, params: Mapping[Any, Any]) -> str:
     """Return the guide's HMAC-SHA256 signature of `params` under `server_secret`."""

@@ -278,6 +278,24 @@ fn seconds(name: &str, value: f64) -> Result<Duration, Error> {
     }
 }
 
+/// Checks a registration's fields as `Client.register_push_token` does,
+/// without a client and without sending anything, and raises
+/// `InvalidInput` for the first field that breaks a rule.
+///
+/// The web endpoints call it so that an invalid body gets HTTP 400 before
+/// the check that the caller may act for `user_id` (HTTP 403).
+#[pyfunction]
+#[pyo3(signature = (user_id, token, platform, provider = None))]
+pub(crate) fn validate_registration(
+    py: Python<'_>,
+    user_id: &str,
+    token: &str,
+    platform: &str,
+    provider: Option<&str>,
+) -> PyResult<()> {
+    parse_registration(py, user_id, token, platform, provider).map(|_| ())
+}
+
 fn parse_registration(
     py: Python<'_>,
     user_id: &str,

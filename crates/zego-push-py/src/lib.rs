@@ -3,7 +3,8 @@
 //! The pure-Python package `zego_push` (python/zego_push) re-exports what
 //! this module defines; Python code never imports `_native` directly.
 //!
-//! - [`client`]: the `Client` class around [`zego_core::ZegoClient`].
+//! - [`client`]: the `Client` class around [`zego_core::ZegoClient`], and
+//!   `validate_registration`, its input check on its own.
 //! - [`signature`]: the guide's `generate_zego_signature`, computed in Rust.
 //! - [`token04`]: Token04 generation and parsing, and callback signature checks.
 //! - [`errors`]: the mapping from [`zego_core::Error`] to Python exceptions.
@@ -22,6 +23,7 @@ mod token04;
 #[pymodule]
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<client::Client>()?;
+    module.add_function(wrap_pyfunction!(client::validate_registration, module)?)?;
     module.add_function(wrap_pyfunction!(signature::guide_signature, module)?)?;
     module.add_class::<token04::TokenInfo>()?;
     module.add_function(wrap_pyfunction!(token04::generate_token04, module)?)?;
