@@ -23,10 +23,24 @@ def user_from_header(request) -> str | None:
     return request.headers.get(USER_HEADER)
 
 
+def typed_user_from_header(request) -> object:
+    """Return the X-Test-User header as an int when it is all digits, as True for "True", else as it is."""
+    value = request.headers.get(USER_HEADER)
+    if value == "True":
+        return True
+    if value is not None and value.isdigit():
+        return int(value)
+    return value
+
+
+# Routes whose user-id function returns typed_user_from_header's values.
+TYPED_ROUTE = "/typed" + ROUTE
+
 # Django reads its settings once per process; the URL patterns are in this module.
 urlpatterns = [
     register_push_token_path(user_from_header),
     register_push_token_path(user_from_header, csrf_exempt=True, route="exempt/register-push-token", name="exempt"),
+    register_push_token_path(typed_user_from_header, route=TYPED_ROUTE.lstrip("/"), name="typed"),
 ]
 if not settings.configured:
     settings.configure(
@@ -46,6 +60,7 @@ class FlaskApp:
     def __init__(self) -> None:
         app = flask.Flask(__name__)
         app.register_blueprint(create_blueprint(user_from_header))
+        app.register_blueprint(create_blueprint(typed_user_from_header, name="typed", url_prefix="/typed"))
         self.client = app.test_client()
 
     def post(self, body, *, user: str | None, content_type: str = "application/json", path: str = ROUTE):
@@ -125,6 +140,27 @@ def test_unauthenticated_is_401(app, zego_env):
 
     assert status == 401
     assert body["error"]["code"] == "unauthorized"
+    assert zego_env.calls() == []
+
+
+def test_int_user_id_compares_as_text(app, zego_env):
+    status, body, _ = app.post(guide_body("42"), user="42", path=TYPED_ROUTE)
+
+    assert status == 200
+    assert body["data"]["Code"] == 0
+
+    status, body, _ = app.post(guide_body("43"), user="42", path=TYPED_ROUTE)
+
+    assert status == 403
+    assert body["error"]["code"] == "forbidden"
+
+
+def test_bool_user_id_is_500(app, zego_env, caplog):
+    status, body, _ = app.post(guide_body("1"), user="True", path=TYPED_ROUTE)
+
+    assert status == 500
+    assert body["error"]["code"] == "server_misconfigured"
+    assert "returned bool; it must return a str or an int" in caplog.text
     assert zego_env.calls() == []
 
 

@@ -31,8 +31,9 @@ JSON_PROVIDER_HINT = 'send "provider": "fcm"'
 logger = logging.getLogger("zego_push")
 
 # The hook the host application gives: it returns the id of the user that
-# the request is authenticated as, or None when it is not authenticated.
-UserIdHook = Callable[[Any], "str | None"]
+# the request is authenticated as (a str, or an int such as a primary key),
+# or None when it is not authenticated.
+UserIdHook = Callable[[Any], "str | int | None"]
 
 
 @dataclass(frozen=True)
@@ -70,19 +71,39 @@ def _string_field(body: dict[str, Any], name: str, *, required: bool) -> str | N
     return value
 
 
+def _user_id_text(value: object) -> str | None | EndpointResponse:
+    """Return the user-id function's result as text, or a 500 reply for an unusable type."""
+    if value is None or isinstance(value, str):
+        return value
+    # bool is an int subclass, but True is no user id.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    logger.error(
+        "the user-id function given to zego_push returned %s; it must return a str or an int "
+        "(the authenticated user's id), or None when the request is not authenticated",
+        type(value).__name__,
+    )
+    return _error(500, "server_misconfigured", "this server's user-id function is unusable; see its log")
+
+
 def handle_registration(
     client: Client | None,
-    authenticated_user_id: str | None,
+    authenticated_user_id: object,
     content_type: str | None,
     body: bytes,
 ) -> EndpointResponse:
     """Check one registration request in the server's order, then register it.
 
-    `body` is at most `MAX_BODY_BYTES + 1` bytes of the request body, so a
-    longer body is detected without reading all of it. `client` None means
+    `authenticated_user_id` is the user-id function's result: a str, an int
+    (compared as its decimal text) or None. `body` is at most
+    `MAX_BODY_BYTES + 1` bytes of the request body, so a longer body is
+    detected without reading all of it. `client` None means
     `client_from_env()`.
     """
-    if authenticated_user_id is None:
+    authenticated = _user_id_text(authenticated_user_id)
+    if isinstance(authenticated, EndpointResponse):
+        return authenticated
+    if authenticated is None:
         return _error(401, "unauthorized", "authentication required: log in before registering a push token")
     if not content_type_is_json(content_type):
         return _error(415, "unsupported_media_type", "the Content-Type must be application/json")
@@ -123,7 +144,7 @@ def handle_registration(
         validate_registration(user_id, token, fields["platform"], fields["provider"])
     except InvalidInput as error:
         return _invalid_field(error)
-    if user_id != authenticated_user_id:
+    if user_id != authenticated:
         return _error(403, "forbidden", "user_id is not the authenticated user; a user may register only their own tokens", "user_id")
 
     return _register(client, user_id, token, fields["platform"], fields["provider"])

@@ -23,7 +23,7 @@ __all__ = ["register_push_token_path", "register_push_token_view"]
 
 
 def register_push_token_view(
-    get_user_id: Callable[[HttpRequest], str | None],
+    get_user_id: Callable[[HttpRequest], str | int | None],
     *,
     client: Client | None = None,
     csrf_exempt: bool = False,
@@ -31,8 +31,9 @@ def register_push_token_view(
     """Create a view that serves `POST /api/register-push-token`.
 
     `get_user_id(request)` returns the id of the user that the request is
-    authenticated as, or None (HTTP 401). A body whose `user_id` differs
-    gets HTTP 403. `client` None means one built from `ZEGO_APP_ID`,
+    authenticated as, a str or an int (compared as its decimal text), or
+    None (HTTP 401). Any other type gets HTTP 500 and an error in the log.
+    A body whose `user_id` differs gets HTTP 403. `client` None means one built from `ZEGO_APP_ID`,
     `ZEGO_SERVER_SECRET` and `ZEGO_BASE_URL` when a request comes.
 
     The view keeps Django's CSRF check unless `csrf_exempt` is true. Exempt
@@ -60,7 +61,7 @@ def register_push_token_view(
 
 
 def register_push_token_path(
-    get_user_id: Callable[[HttpRequest], str | None],
+    get_user_id: Callable[[HttpRequest], str | int | None],
     *,
     client: Client | None = None,
     csrf_exempt: bool = False,

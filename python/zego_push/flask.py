@@ -20,7 +20,7 @@ __all__ = ["create_blueprint"]
 
 
 def create_blueprint(
-    get_user_id: Callable[[flask.Request], str | None],
+    get_user_id: Callable[[flask.Request], str | int | None],
     *,
     client: Client | None = None,
     name: str = "zego_push",
@@ -29,8 +29,9 @@ def create_blueprint(
     """Create a blueprint with the route `POST /api/register-push-token`.
 
     `get_user_id(request)` returns the id of the user that the request is
-    authenticated as, or None (HTTP 401). A body whose `user_id` differs
-    gets HTTP 403. `client` None means one built from `ZEGO_APP_ID`,
+    authenticated as, a str or an int (compared as its decimal text), or
+    None (HTTP 401). Any other type gets HTTP 500 and an error in the log.
+    A body whose `user_id` differs gets HTTP 403. `client` None means one built from `ZEGO_APP_ID`,
     `ZEGO_SERVER_SECRET` and `ZEGO_BASE_URL` when a request comes.
 
     Flask has no CSRF protection of its own. If `get_user_id` trusts a
