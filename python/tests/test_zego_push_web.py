@@ -136,10 +136,11 @@ def test_invalid_field_precedes_forbidden(app, zego_env, body, field):
 
 
 def test_unauthenticated_is_401(app, zego_env):
-    status, body, _ = app.post(guide_body(), user=None)
+    status, body, headers = app.post(guide_body(), user=None)
 
     assert status == 401
     assert body["error"]["code"] == "unauthorized"
+    assert headers["WWW-Authenticate"] == 'Bearer realm="zego-push"'
     assert zego_env.calls() == []
 
 

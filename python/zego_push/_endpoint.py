@@ -35,6 +35,9 @@ logger = logging.getLogger("zego_push")
 # or None when it is not authenticated.
 UserIdHook = Callable[[Any], "str | int | None"]
 
+# The challenge of the 401 reply, as zego-push-server sends it (docs/api.md).
+WWW_AUTHENTICATE = 'Bearer realm="zego-push"'
+
 
 @dataclass(frozen=True)
 class EndpointResponse:
@@ -104,7 +107,12 @@ def handle_registration(
     if isinstance(authenticated, EndpointResponse):
         return authenticated
     if authenticated is None:
-        return _error(401, "unauthorized", "authentication required: log in before registering a push token")
+        return _error(
+            401,
+            "unauthorized",
+            "authentication required: log in before registering a push token",
+            headers={"WWW-Authenticate": WWW_AUTHENTICATE},
+        )
     if not content_type_is_json(content_type):
         return _error(415, "unsupported_media_type", "the Content-Type must be application/json")
     if len(body) > MAX_BODY_BYTES:
