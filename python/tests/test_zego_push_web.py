@@ -250,14 +250,30 @@ def test_django_keeps_csrf_check_by_default(zego_env):
     assert body["data"]["Code"] == 0
 
 
-def test_django_get_is_405(zego_env):
-    from django.test import Client
+@pytest.mark.parametrize("method", ["GET", "PUT", "PATCH", "DELETE", "OPTIONS"])
+@pytest.mark.parametrize("framework", ["flask", "django"])
+def test_other_methods_get_json_405(zego_env, framework, method):
+    if framework == "flask":
+        response = FlaskApp().client.open(ROUTE, method=method)
+        content = response.get_data()
+    else:
+        from django.test import Client
 
-    response = Client().get(ROUTE)
+        response = Client().generic(method, ROUTE)
+        content = response.content
 
     assert response.status_code == 405
-    assert response["Allow"] == "POST"
-    assert json.loads(response.content)["error"]["code"] == "method_not_allowed"
+    assert response.headers["Allow"] == "POST"
+    assert response.headers["Content-Type"] == "application/json"
+    assert json.loads(content)["error"]["code"] == "method_not_allowed"
+    assert zego_env.calls() == []
+
+
+def test_flask_head_is_405(zego_env):
+    response = FlaskApp().client.head(ROUTE)
+
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "POST"
 
 
 def test_blueprint_uses_given_client(zego_env, monkeypatch):

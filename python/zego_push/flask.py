@@ -13,10 +13,14 @@ from collections.abc import Callable
 
 import flask
 
-from zego_push._endpoint import MAX_BODY_BYTES, ROUTE, handle_registration
+from zego_push._endpoint import MAX_BODY_BYTES, ROUTE, EndpointResponse, _error, handle_registration
 from zego_push._native import Client
 
 __all__ = ["create_blueprint"]
+
+# The methods that get HTTP 405 method_not_allowed. HEAD is added by Flask
+# along with GET. Methods outside this list get Werkzeug's HTML 405.
+OTHER_METHODS = ("GET", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 def create_blueprint(
@@ -40,14 +44,28 @@ def create_blueprint(
     """
     blueprint = flask.Blueprint(name, __name__, url_prefix=url_prefix)
 
-    @blueprint.post(ROUTE)
+    # The other methods are routed here too, so that they get the JSON 405
+    # of the Django view. A 405 from Flask's routing would be Werkzeug's
+    # HTML page, and a blueprint cannot handle routing errors. OPTIONS is
+    # listed, which turns off Flask's automatic OPTIONS reply, as in Django.
+    @blueprint.route(ROUTE, methods=["POST", *OTHER_METHODS])
     def register_push_token() -> flask.Response:
         request = flask.request
+        if request.method != "POST":
+            result = _error(
+                405, "method_not_allowed", f"{request.method} is not allowed here; use POST", headers={"Allow": "POST"}
+            )
+            return _json_response(result)
+
         body = request.stream.read(MAX_BODY_BYTES + 1)
         result = handle_registration(client, get_user_id(request), request.content_type, body)
-        response = flask.jsonify(result.body)
-        response.status_code = result.status
-        response.headers.update(result.headers)
-        return response
+        return _json_response(result)
 
     return blueprint
+
+
+def _json_response(result: EndpointResponse) -> flask.Response:
+    response = flask.jsonify(result.body)
+    response.status_code = result.status
+    response.headers.update(result.headers)
+    return response
