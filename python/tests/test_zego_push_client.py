@@ -107,6 +107,29 @@ def test_validate_registration_matches_client(client, user_id, token, platform, 
     assert str(from_check.value) == str(from_client.value)
 
 
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ((42, FCM_TOKEN, "android"), "user_id must be a str, not int"),
+        (("u1", None, "android"), "token must be a str, not NoneType"),
+        (("u1", FCM_TOKEN, 1), "platform must be a str, not int"),
+        (("u1", FCM_TOKEN, "android", True), "provider must be a str, not bool"),
+    ],
+)
+def test_type_error_names_argument(client, mock, arguments, message):
+    calls = [
+        lambda: client.register_push_token(*arguments),
+        lambda: client.register_push_token_async(*arguments),
+        lambda: validate_registration(*arguments),
+    ]
+    for call in calls:
+        with pytest.raises(TypeError) as caught:
+            call()
+        assert str(caught.value) == message
+
+    assert mock.calls() == []
+
+
 def test_validate_registration_accepts_valid_fields():
     assert validate_registration("u1", FCM_TOKEN, "ANDROID") is None
 

@@ -213,8 +213,17 @@ def test_register_reuses_client_per_configuration(zego_env, monkeypatch):
     assert zego_push.client_from_env() is not first
 
 
-def test_register_rejects_non_str_arguments(zego_env):
-    with pytest.raises(TypeError):
-        zego_push.register_zego_push_token(42, FCM_TOKEN, "android")
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ((42, FCM_TOKEN, "android"), "user_id must be a str, not int"),
+        (("user123", b"token", "android"), "fcm_token must be a str, not bytes"),
+        (("user123", FCM_TOKEN, None), "platform must be a str, not NoneType"),
+    ],
+)
+def test_register_rejects_non_str_arguments(zego_env, arguments, message):
+    with pytest.raises(TypeError) as caught:
+        zego_push.register_zego_push_token(*arguments)
 
+    assert str(caught.value) == message
     assert zego_env.calls() == []

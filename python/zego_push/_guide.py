@@ -81,6 +81,11 @@ def register_zego_push_token(
     `InvalidInput` unless `provider="fcm"` marks it as an FCM token.
     Unreachable or slow ZEGO raises `TransportError`.
     """
+    # Checked here so that the message names this function's fcm_token, not the client's token.
+    for name, value in (("user_id", user_id), ("fcm_token", fcm_token), ("platform", platform)):
+        if not isinstance(value, str):
+            raise TypeError(f"{name} must be a str, not {type(value).__name__}")
+
     client = client_from_env()
     try:
         return client.register_push_token(user_id, fcm_token, platform, provider)

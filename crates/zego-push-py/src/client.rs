@@ -113,10 +113,10 @@ impl Client {
     fn register_push_token<'py>(
         &self,
         py: Python<'py>,
-        user_id: &str,
-        token: &str,
-        platform: &str,
-        provider: Option<&str>,
+        user_id: &Bound<'py, PyAny>,
+        token: &Bound<'py, PyAny>,
+        platform: &Bound<'py, PyAny>,
+        provider: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let registration = parse_registration(py, user_id, token, platform, provider)?;
         let client = self.thread_client(py)?;
@@ -131,10 +131,10 @@ impl Client {
     fn register_push_token_async<'py>(
         &self,
         py: Python<'py>,
-        user_id: &str,
-        token: &str,
-        platform: &str,
-        provider: Option<&str>,
+        user_id: &Bound<'py, PyAny>,
+        token: &Bound<'py, PyAny>,
+        platform: &Bound<'py, PyAny>,
+        provider: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let registration = parse_registration(py, user_id, token, platform, provider)?;
         let client = Arc::clone(&self.inner);
@@ -288,21 +288,42 @@ fn seconds(name: &str, value: f64) -> Result<Duration, Error> {
 #[pyo3(signature = (user_id, token, platform, provider = None))]
 pub(crate) fn validate_registration(
     py: Python<'_>,
-    user_id: &str,
-    token: &str,
-    platform: &str,
-    provider: Option<&str>,
+    user_id: &Bound<'_, PyAny>,
+    token: &Bound<'_, PyAny>,
+    platform: &Bound<'_, PyAny>,
+    provider: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<()> {
     parse_registration(py, user_id, token, platform, provider).map(|_| ())
 }
 
+/// Extracts the arguments of a registration and validates them. A value
+/// that is not a str raises `TypeError` naming the argument, which pyo3's
+/// own `&str` extraction does not.
 fn parse_registration(
     py: Python<'_>,
-    user_id: &str,
-    token: &str,
-    platform: &str,
-    provider: Option<&str>,
+    user_id: &Bound<'_, PyAny>,
+    token: &Bound<'_, PyAny>,
+    platform: &Bound<'_, PyAny>,
+    provider: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Registration> {
-    Registration::parse(user_id, token, platform, provider, None)
-        .map_err(|error| to_py_err(py, &error.into()))
+    let provider = match provider {
+        Some(value) if !value.is_none() => Some(str_argument("provider", value)?),
+        _ => None,
+    };
+    Registration::parse(
+        str_argument("user_id", user_id)?,
+        str_argument("token", token)?,
+        str_argument("platform", platform)?,
+        provider,
+        None,
+    )
+    .map_err(|error| to_py_err(py, &error.into()))
+}
+
+/// Returns the text of a str argument, or raises `TypeError` naming it.
+fn str_argument<'a>(name: &str, value: &'a Bound<'_, PyAny>) -> PyResult<&'a str> {
+    match value.cast::<PyString>() {
+        Ok(text) => text.to_str(),
+        Err(_) => Err(PyTypeError::new_err(format!("{name} must be a str, not {}", type_name(value)))),
+    }
 }
