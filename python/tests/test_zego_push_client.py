@@ -346,3 +346,13 @@ def test_threads_run_in_parallel(client, mock):
     assert sequential >= calls * 0.2
     assert threaded < sequential / 2, f"threads took {threaded:.2f} s, sequential calls {sequential:.2f} s"
     assert len(mock.registrations()) == 2 * calls
+
+
+def test_docstrings_have_no_rust_links():
+    """Docstrings built from Rust doc comments must not show rustdoc links, which mean nothing in Python."""
+    objects = [getattr(zego_push._native, name) for name in zego_push._native.__all__]
+    objects += [getattr(zego_push.Client, name) for name in dir(zego_push.Client) if not name.startswith("_")]
+
+    for item in objects:
+        doc = getattr(item, "__doc__", None) or ""
+        assert "[`" not in doc, f"{item!r} has a rustdoc link in its docstring: {doc}"

@@ -21,12 +21,13 @@ use crate::runtime::run_without_gil;
 
 /// A PushRegister client for one ZEGO project. Every method may be called
 /// from many threads at once.
-///
-/// Awaitables share `inner` and its connection pool on the one runtime that
-/// pyo3-async-runtimes runs for all awaitables.
-/// Blocking calls run on their thread's own runtime (see
-/// [`run_without_gil`]), so each thread gets its own copy of `inner`, with
-/// its own pool, from [`Client::thread_client`].
+//
+// The doc comment above is Python's `Client.__doc__`, so the Rust details
+// are here. Awaitables share `inner` and its connection pool on the one
+// runtime that pyo3-async-runtimes runs for all awaitables. Blocking calls
+// run on their thread's own runtime (see `run_without_gil`), so each thread
+// gets its own copy of `inner`, with its own pool, from
+// `Client::thread_client`.
 #[pyclass(frozen, module = "zego_push._native", name = "Client")]
 pub(crate) struct Client {
     /// Tells this client's copies apart in each thread's [`THREAD_CLIENTS`].
