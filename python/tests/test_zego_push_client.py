@@ -288,6 +288,14 @@ def test_async_and_sync_agree(client, mock):
     }
 
 
+def test_async_outside_event_loop_explains(client, mock):
+    with pytest.raises(RuntimeError) as caught:
+        asyncio.run(client.register_push_token_async("user123", FCM_TOKEN, "android"))
+
+    assert "needs a running asyncio event loop: call it inside a coroutine" in str(caught.value)
+    assert mock.calls() == []
+
+
 @pytest.mark.asyncio
 async def test_async_raises_same_exceptions(client, mock):
     with pytest.raises(InvalidInput) as invalid:

@@ -58,7 +58,9 @@ class Client:
     ) -> Awaitable[dict[str, Any]]:
         """Return an awaitable that registers one push token, for asyncio code.
 
-        `InvalidInput` is raised at once; the other errors when awaited.
+        Call it inside a coroutine: the awaitable is an `asyncio.Future` bound
+        to the running event loop, and without one the call raises
+        `RuntimeError`. `InvalidInput` is raised at once; the other errors when awaited.
         """
     @property
     def app_id(self) -> int: ...

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyInt, PyString};
 use zego_core::client::DEFAULT_ACTION;
@@ -138,6 +138,7 @@ impl Client {
         provider: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let registration = parse_registration(py, user_id, token, platform, provider)?;
+        require_running_loop(py)?;
         let client = Arc::clone(&self.inner);
 
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
@@ -319,6 +320,23 @@ fn parse_registration(
         None,
     )
     .map_err(|error| to_py_err(py, &error.into()))
+}
+
+/// Raises `RuntimeError` that says how to call `register_push_token_async`
+/// when no asyncio event loop runs in this thread. The awaitable is an
+/// `asyncio.Future` bound to the running loop, not a coroutine, so
+/// `asyncio.run(client.register_push_token_async(...))` fails at the call.
+fn require_running_loop(py: Python<'_>) -> PyResult<()> {
+    let asyncio = py.import("asyncio")?;
+    match asyncio.call_method0("get_running_loop") {
+        Ok(_) => Ok(()),
+        Err(error) if error.is_instance_of::<PyRuntimeError>(py) => Err(PyRuntimeError::new_err(
+            "register_push_token_async needs a running asyncio event loop: call it inside a coroutine \
+             (async def main(): await client.register_push_token_async(...), then asyncio.run(main())), \
+             or call register_push_token from synchronous code",
+        )),
+        Err(error) => Err(error),
+    }
 }
 
 /// Returns the text of a str argument, or raises `TypeError` naming it.
