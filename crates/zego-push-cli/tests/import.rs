@@ -530,6 +530,18 @@ fn import_jsonl_conflicting_tokens_are_invalid() {
     assert!(failures[0].2.contains("token and fcm_token have different values"), "{failures:?}");
     assert_eq!(failures[1].0, 2);
     assert!(failures[1].2.contains("platform is given twice with different values"), "{failures:?}");
+    assert_eq!(failures[0].1, "", "the token column takes neither of the two tokens");
+    assert_eq!(mock.registrations_by_token().keys().collect::<Vec<_>>(), ["t4"]);
+
+    // The failures file, imported unedited, registers nothing: each row
+    // still lacks the field whose value the user has to choose.
+    let (code, summary) = run_json(&mut import(&mock, &failures_path(&file)));
+    assert_eq!(code, 6, "{summary}");
+    assert_eq!(summary["invalid"], 2);
+    assert_eq!(summary["registered"], 0);
+    let failures = read_failures(&failures_path(&failures_path(&file)));
+    assert!(failures[0].2.starts_with("invalid token: must not be empty"), "{failures:?}");
+    assert!(failures[1].2.starts_with("invalid platform: must not be empty"), "{failures:?}");
     assert_eq!(mock.registrations_by_token().keys().collect::<Vec<_>>(), ["t4"]);
 }
 

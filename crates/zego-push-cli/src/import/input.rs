@@ -435,31 +435,41 @@ impl Members {
     /// body, so {"token": null, "push_token": "t"} takes its token from
     /// push_token. Pushes a problem for a value that is not a string, and
     /// for two keys (or one repeated key) with different values.
+    ///
+    /// Two different values return `None`, so the failures file leaves the
+    /// field empty: writing either value there would make an unedited
+    /// failures file register a value this import rejected.
     fn field(&self, names: &[&str], problems: &mut Vec<String>) -> Option<String> {
         let mut found: Option<(&str, String)> = None;
+        let mut conflict = false;
         for (name, value) in &self.0 {
             if !names.contains(&name.as_str()) || value.is_null() {
                 continue;
             }
-            let Value::String(text) = value else {
-                problems.push(format!("{name} must be a string"));
-                if found.is_none() {
-                    // Keep the value, as JSON text, for the failures file.
-                    found = Some((name, value.to_string()));
+            // A value that is not a string is kept as JSON text for the failures file.
+            let text = match value {
+                Value::String(text) => text.clone(),
+                _ => {
+                    problems.push(format!("{name} must be a string"));
+                    value.to_string()
                 }
-                continue;
             };
             match &found {
-                None => found = Some((name, text.clone())),
+                None => found = Some((name, text)),
                 // The server accepts fcm_token and push_token with the same value.
-                Some((_, first_text)) if first_text == text => {}
+                Some((_, first_text)) if *first_text == text => {}
                 Some((first_name, _)) if first_name == name => {
+                    conflict = true;
                     problems.push(format!("{name} is given twice with different values; keep one of them"));
                 }
                 Some((first_name, _)) => {
+                    conflict = true;
                     problems.push(format!("{first_name} and {name} have different values; keep one of them"));
                 }
             }
+        }
+        if conflict {
+            return None;
         }
         found.map(|(_, text)| text)
     }
@@ -611,16 +621,26 @@ mod tests {
                 "{\"user_id\":\"u1\",\"user_id\":\"u2\",\"token\":\"a\",\"platform\":\"ios\"}\n",
                 "{\"user_id\":\"u1\",\"fcm_token\":\"a\",\"push_token\":\"a\",\"platform\":\"ios\"}\n",
                 "[1]\n",
+                "{\"user_id\":\"u1\",\"token\":\"a\",\"fcm_token\":5,\"platform\":\"ios\"}\n",
             ),
             InputFormat::Jsonl,
         );
         assert_eq!(reason(&items[0]), "token and fcm_token have different values; keep one of them");
         assert_eq!(reason(&items[1]), "user_id is given twice with different values; keep one of them");
+        let InputItem::Invalid { raw, .. } = &items[0] else { panic!("{items:?}") };
+        assert_eq!(raw.token, "", "neither of two different tokens is kept");
+        assert_eq!(raw.user_id, "u1", "the other fields are kept");
+        let InputItem::Invalid { raw, .. } = &items[1] else { panic!("{items:?}") };
+        assert_eq!(raw.user_id, "", "neither of two different user ids is kept");
+        assert_eq!(raw.token, "a", "the other fields are kept");
         let InputItem::Row { raw, .. } = &items[2] else {
             panic!("the same value twice is accepted: {items:?}")
         };
         assert_eq!(raw.token, "a");
         assert_eq!(reason(&items[3]), "is not a JSON object");
+        assert_eq!(reason(&items[4]), "fcm_token must be a string");
+        let InputItem::Invalid { raw, .. } = &items[4] else { panic!("{items:?}") };
+        assert_eq!(raw.token, "", "a string and a number are two different values");
     }
 
     #[test]
