@@ -203,6 +203,46 @@ fn import_interrupt_then_resume() {
 }
 
 #[test]
+fn import_second_interrupt_prints_json_error() {
+    let mock = Mock::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_rows(dir.path(), 20);
+    let state = PathBuf::from(format!("{}.state.jsonl", file.display()));
+    let stderr_path = dir.path().join("stopped.stderr");
+
+    // Slow the mock so the second Ctrl-C comes while requests are in flight.
+    mock.set_faults(Faults { latency_ms: 5_000, ..Faults::default() });
+    let child = import(&mock, &file)
+        .args(["--concurrency", "2"])
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&stderr_path).unwrap())
+        .spawn()
+        .expect("zego-push starts");
+    wait_until(Duration::from_secs(60), "a row in flight", || {
+        std::fs::read_to_string(&state).is_ok_and(|text| text.contains("\"type\":\"sending\""))
+    });
+    send_signal(child.id(), "INT");
+    wait_until(Duration::from_secs(60), "the first Ctrl-C to be handled", || {
+        std::fs::read_to_string(&stderr_path).is_ok_and(|text| text.contains("interrupted:"))
+    });
+    send_signal(child.id(), "INT");
+    let output = child.wait_with_output().expect("zego-push exits");
+    mock.set_faults(Faults::default());
+
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap();
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("stopped at once"), "{stderr}");
+    let document: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+        panic!("stdout is not one JSON document ({error}):\n{}", String::from_utf8_lossy(&output.stdout))
+    });
+    assert_eq!(document["ok"], false, "{document}");
+    assert_eq!(document["exit_code"], 130, "{document}");
+    let error = document["error"].as_str().expect("an error message");
+    assert!(error.starts_with("stopped at once: the rows in flight are in doubt"), "{error}");
+    assert_eq!(document.get("stopped"), None, "no summary: {document}");
+}
+
+#[test]
 fn import_crash_then_resume() {
     const ROWS: usize = 2_000;
     const CONCURRENCY: usize = 8;

@@ -1,13 +1,24 @@
 //! Ctrl-C and SIGTERM handling for `import`: the first signal asks the run
 //! to stop taking rows, a second one exits at once.
 
+use std::sync::{Mutex, PoisonError};
+
 use tokio::sync::watch;
 
-use crate::exit::ExitCode;
+use crate::exit::{CliError, ExitCode};
+use crate::output;
+
+const STOPPED_AT_ONCE: &str =
+    "stopped at once: the rows in flight are in doubt; the next run lists them (see --resend-in-doubt)";
+
+/// Whether the summary has been printed. The summary and the immediate stop
+/// both take this lock, so standard output gets exactly one of them.
+static SUMMARY_PRINTED: Mutex<bool> = Mutex::new(false);
 
 /// Returns a receiver that turns true at the first Ctrl-C or SIGTERM. A
-/// second one exits the process at once.
-pub fn listen_for_interrupts() -> watch::Receiver<bool> {
+/// second one exits the process at once, after printing the JSON error
+/// document on standard output when `json` is set.
+pub fn listen_for_interrupts(json: bool) -> watch::Receiver<bool> {
     let (sender, receiver) = watch::channel(false);
     tokio::spawn(async move {
         let Ok(mut signals) = Signals::new() else {
@@ -20,10 +31,35 @@ pub fn listen_for_interrupts() -> watch::Receiver<bool> {
         eprintln!("interrupted: finishing the requests in flight; press Ctrl-C again to stop at once");
         let _ = sender.send(true);
         signals.next().await;
-        eprintln!("stopped at once: the rows in flight are in doubt; the next run lists them (see --resend-in-doubt)");
-        std::process::exit(ExitCode::Interrupted.as_i32());
+        stop_at_once(json);
     });
     receiver
+}
+
+/// Exits with 130 without waiting for the requests in flight, unless the
+/// summary is already printed, in which case the run is exiting anyway.
+///
+/// It prints no summary, because the immediate stop is the way out when the
+/// requests in flight or the state file hang, and the summary waits for both.
+fn stop_at_once(json: bool) {
+    let summary_printed = SUMMARY_PRINTED.lock().unwrap_or_else(PoisonError::into_inner);
+    if *summary_printed {
+        return;
+    }
+    eprintln!("{STOPPED_AT_ONCE}");
+    if json {
+        output::print_json_error(&CliError::new(ExitCode::Interrupted, anyhow::anyhow!(STOPPED_AT_ONCE)));
+    }
+    std::process::exit(ExitCode::Interrupted.as_i32());
+}
+
+/// Prints the summary with `print`, unless an immediate stop has begun, in
+/// which case this waits for the process to exit.
+pub fn print_summary(print: impl FnOnce() -> Result<(), CliError>) -> Result<(), CliError> {
+    let mut summary_printed = SUMMARY_PRINTED.lock().unwrap_or_else(PoisonError::into_inner);
+    let result = print();
+    *summary_printed = true;
+    result
 }
 
 /// Ctrl-C (SIGINT) and, on Unix, SIGTERM.

@@ -7,7 +7,9 @@
 //!   outcome record is on disk before its concurrency slot takes another row.
 //! - Ctrl-C or SIGTERM stops taking new rows, lets the requests in flight
 //!   finish and records their outcomes, then exits with 130. A second Ctrl-C
-//!   exits at once, which is a crash as far as the state file is concerned.
+//!   exits at once without a summary (with `--json`, standard output gets
+//!   the JSON error document), which is a crash as far as the state file is
+//!   concerned.
 //! - After a crash, each row whose `sending` record has no outcome is in
 //!   doubt: ZEGO may or may not have it. There are at most `--concurrency`
 //!   such rows. A resumed run does not send them (it lists them in the
@@ -34,7 +36,6 @@ use tokio::sync::mpsc;
 
 use self::importer::{Importer, Outcome};
 use self::input::InputItem;
-use self::interrupt::listen_for_interrupts;
 use self::journal::{Header, Journal, FORMAT_VERSION};
 use self::report::{Counts, StopReason, Summary};
 use crate::cli::{GlobalArgs, ImportArgs};
@@ -86,7 +87,7 @@ pub async fn run(global: &GlobalArgs, args: ImportArgs) -> Result<ExitCode, CliE
     );
 
     // Send every row, then wait for the requests in flight.
-    let stop = listen_for_interrupts();
+    let stop = interrupt::listen_for_interrupts(global.json);
     let rows = spawn_reader(&args.file, format)?;
     let importer = Importer::new(&args, client, journal, previous, total);
     let Outcome { counts, mut failures, stop_reason } = importer.run(rows, stop).await;
@@ -120,11 +121,13 @@ pub async fn run(global: &GlobalArgs, args: ImportArgs) -> Result<ExitCode, CliE
         elapsed: started.elapsed(),
         exit_code: code.as_i32(),
     };
-    if global.json {
-        output::print_json(&summary.to_json())?;
-    } else {
-        output::print_text(&summary.to_text())?;
-    }
+    interrupt::print_summary(|| {
+        if global.json {
+            output::print_json(&summary.to_json())
+        } else {
+            output::print_text(&summary.to_text())
+        }
+    })?;
     Ok(code)
 }
 
