@@ -243,6 +243,34 @@ fn import_second_interrupt_prints_json_error() {
 }
 
 #[test]
+fn import_sigterm_names_its_signal() {
+    let mock = Mock::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_rows(dir.path(), 5);
+    let state = PathBuf::from(format!("{}.state.jsonl", file.display()));
+
+    mock.set_faults(Faults { latency_ms: 500, ..Faults::default() });
+    let child = import(&mock, &file)
+        .args(["--concurrency", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("zego-push starts");
+    wait_until(Duration::from_secs(60), "a row in flight", || {
+        std::fs::read_to_string(&state).is_ok_and(|text| text.contains("\"type\":\"sending\""))
+    });
+    send_signal(child.id(), "TERM");
+    let output = child.wait_with_output().expect("zego-push exits");
+    mock.set_faults(Faults::default());
+
+    assert_eq!(output.status.code(), Some(130), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("interrupted by SIGTERM: finishing the requests in flight"), "{stderr}");
+    assert!(stderr.contains("send SIGTERM or press Ctrl-C again to stop at once"), "{stderr}");
+    assert!(!stderr.contains("flight; press Ctrl-C again"), "{stderr}");
+}
+
+#[test]
 fn import_crash_then_resume() {
     const ROWS: usize = 2_000;
     const CONCURRENCY: usize = 8;

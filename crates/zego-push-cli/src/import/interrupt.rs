@@ -27,8 +27,8 @@ pub fn listen_for_interrupts(json: bool) -> watch::Receiver<bool> {
             std::future::pending::<()>().await;
             return;
         };
-        signals.next().await;
-        eprintln!("interrupted: finishing the requests in flight; press Ctrl-C again to stop at once");
+        let first = signals.next().await;
+        eprintln!("{}", first_signal_message(first));
         let _ = sender.send(true);
         signals.next().await;
         stop_at_once(json);
@@ -62,6 +62,28 @@ pub fn print_summary(print: impl FnOnce() -> Result<(), CliError>) -> Result<(),
     result
 }
 
+/// Returns the line printed at the first signal, which says how to stop at once.
+fn first_signal_message(signal: Signal) -> &'static str {
+    match signal {
+        Signal::Interrupt => {
+            "interrupted: finishing the requests in flight; press Ctrl-C again to stop at once"
+        }
+        Signal::Terminate => {
+            "interrupted by SIGTERM: finishing the requests in flight; send SIGTERM or press Ctrl-C again to stop at once"
+        }
+    }
+}
+
+/// A signal that stops the import.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Signal {
+    /// Ctrl-C (SIGINT).
+    Interrupt,
+    /// SIGTERM, on Unix only.
+    #[cfg_attr(not(unix), allow(dead_code))]
+    Terminate,
+}
+
 /// Ctrl-C (SIGINT) and, on Unix, SIGTERM.
 struct Signals {
     #[cfg(unix)]
@@ -76,14 +98,18 @@ impl Signals {
         })
     }
 
-    async fn next(&mut self) {
+    /// Waits for the next signal and returns which one it was.
+    async fn next(&mut self) -> Signal {
         #[cfg(unix)]
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = self.terminate.recv() => {}
+            _ = tokio::signal::ctrl_c() => Signal::Interrupt,
+            _ = self.terminate.recv() => Signal::Terminate,
         }
         #[cfg(not(unix))]
-        let _ = tokio::signal::ctrl_c().await;
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            Signal::Interrupt
+        }
     }
 }
 
