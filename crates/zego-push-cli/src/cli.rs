@@ -393,8 +393,9 @@ pub struct ImportArgs {
     #[arg(long, value_name = "PATH")]
     pub state: Option<PathBuf>,
 
-    /// The CSV file that lists every row not registered, with the reason
-    /// [default: FILE.failed.csv].
+    /// The CSV file that lists each row this run reached and did not
+    /// register, with the reason. Rows not attempted, duplicates and rows
+    /// already registered are left out [default: FILE.failed.csv].
     #[arg(long, value_name = "PATH")]
     pub failures: Option<PathBuf>,
 

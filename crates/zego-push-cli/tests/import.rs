@@ -11,8 +11,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    describe, run, run_json, send_signal, wait_until, write_file, zego_push_at, zego_push_for, Mock,
-    CLOSED_URL,
+    describe, run, run_json, send_signal, wait_until, write_file, zego_push, zego_push_at, zego_push_for,
+    Mock, CLOSED_URL,
 };
 use serde_json::Value;
 use zego_mock::{CodeFault, Faults};
@@ -758,6 +758,16 @@ fn import_keeps_endpoint_with_registered_rows() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("so run again with the same --base-url and --region"), "{stdout}");
     assert!(!stdout.contains("if --base-url or --region was wrong"), "{stdout}");
+}
+
+#[test]
+fn import_help_says_which_rows_fail() {
+    let output = run(zego_push().args(["import", "--help"]));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let help = String::from_utf8_lossy(&output.stdout).split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(help.contains("lists each row this run reached and did not register"), "{help}");
+    assert!(help.contains("Rows not attempted, duplicates and rows already registered are left out"), "{help}");
+    assert!(!help.contains("every row not registered"), "{help}");
 }
 
 #[test]
