@@ -250,8 +250,9 @@ fn import_sigterm_names_its_signal() {
     let state = PathBuf::from(format!("{}.state.jsonl", file.display()));
 
     mock.set_faults(Faults { latency_ms: 500, ..Faults::default() });
-    let child = import(&mock, &file)
-        .args(["--concurrency", "1"])
+    let child = zego_push_for(&mock)
+        .args(["import", "--rate", "0", "--concurrency", "1"])
+        .arg(&file)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -268,6 +269,13 @@ fn import_sigterm_names_its_signal() {
     assert!(stderr.contains("interrupted by SIGTERM: finishing the requests in flight"), "{stderr}");
     assert!(stderr.contains("send SIGTERM or press Ctrl-C again to stop at once"), "{stderr}");
     assert!(!stderr.contains("flight; press Ctrl-C again"), "{stderr}");
+
+    // The rows never sent are not sent "again" by the next run.
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let next_run: Vec<&str> = stdout.lines().filter(|line| line.starts_with("next run:")).collect();
+    assert_eq!(next_run.len(), 1, "{stdout}");
+    assert!(next_run[0].ends_with("rows not attempted by this run"), "{stdout}");
+    assert!(!next_run[0].contains("again"), "{stdout}");
 }
 
 #[test]
@@ -419,7 +427,10 @@ fn import_summary_says_what_rerun_sends() {
         .arg(&file));
     assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains("next run: sends 3 rows again"), "{stdout}");
+    assert!(
+        stdout.contains("next run: sends 1 row again (rejected for the credentials or configuration) and 2 rows not attempted by this run\n"),
+        "{stdout}"
+    );
     assert!(!stdout.contains("--retry-failed"), "{stdout}");
 
     mock.set_faults(Faults {
@@ -716,7 +727,10 @@ fn import_resumes_with_corrected_base_url() {
     assert_eq!(output.status.code(), Some(4), "{}", describe(&output));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("if --base-url or --region was wrong, run again with the right one"), "{stdout}");
-    assert!(stdout.contains("next run: sends 20 rows again"), "{stdout}");
+    assert!(
+        stdout.contains("next run: sends 3 rows again (unreachable or busy) and 17 rows not attempted by this run\n"),
+        "{stdout}"
+    );
 
     // The same state file is used with the corrected base URL.
     let output = run(import(&mock, &file).stderr(Stdio::piped()));

@@ -186,6 +186,34 @@ pub fn write_failures(path: &Path, failures: &mut [FailedRow]) -> io::Result<boo
     Ok(true)
 }
 
+/// Returns the `next run:` line for the rows the next run sends without a
+/// flag, naming only the causes that apply. Rows not attempted are not
+/// sent "again", because this run did not send them.
+fn resend_note(counts: &Counts) -> Option<String> {
+    let causes: Vec<(u64, &str)> = [
+        (counts.unreachable, "unreachable or busy"),
+        (counts.rejected_for_setup, "rejected for the credentials or configuration"),
+    ]
+    .into_iter()
+    .filter(|(count, _)| *count > 0)
+    .collect();
+
+    let mut parts = Vec::new();
+    let sent_again: u64 = causes.iter().map(|(count, _)| count).sum();
+    if sent_again > 0 {
+        let why = match causes.as_slice() {
+            [(_, cause)] => (*cause).to_owned(),
+            _ => causes.iter().map(|(count, cause)| format!("{count} {cause}")).collect::<Vec<_>>().join(", "),
+        };
+        parts.push(format!("{} again ({why})", plural(sent_again, "row")));
+    }
+    let not_attempted = counts.not_attempted();
+    if not_attempted > 0 {
+        parts.push(format!("{} not attempted by this run", plural(not_attempted, "row")));
+    }
+    (!parts.is_empty()).then(|| format!("next run: sends {}", parts.join(" and ")))
+}
+
 /// Everything the summary reports.
 #[derive(Debug)]
 pub struct Summary<'a> {
@@ -211,13 +239,7 @@ impl Summary<'_> {
     fn rerun_notes(&self) -> Vec<String> {
         let counts = &self.counts;
         let mut notes = Vec::new();
-        let resent = counts.resent_next_run();
-        if resent > 0 {
-            notes.push(format!(
-                "next run: sends {} again (unreachable or busy, rejected for the credentials or configuration, or not attempted)",
-                plural(resent, "row")
-            ));
-        }
+        notes.extend(resend_note(counts));
         let retry_only = counts.resent_with_retry_failed();
         if retry_only > 0 {
             notes.push(format!(
@@ -323,6 +345,31 @@ mod tests {
         assert_eq!(counts.done(), 6);
         assert_eq!(counts.not_attempted(), 4);
         assert_eq!(counts.not_registered(), 1);
+    }
+
+    #[test]
+    fn resend_note_names_causes_that_apply() {
+        let cases = [
+            (Counts { rows: 34, ..Counts::default() }, "next run: sends 34 rows not attempted by this run"),
+            (
+                Counts { rows: 16, unreachable: 16, ..Counts::default() },
+                "next run: sends 16 rows again (unreachable or busy)",
+            ),
+            (
+                Counts { rows: 20, rejected: 1, rejected_for_setup: 1, ..Counts::default() },
+                "next run: sends 1 row again (rejected for the credentials or configuration) and 19 rows not attempted by this run",
+            ),
+            (
+                Counts { rows: 4, unreachable: 3, rejected: 1, rejected_for_setup: 1, ..Counts::default() },
+                "next run: sends 4 rows again (3 unreachable or busy, 1 rejected for the credentials or configuration)",
+            ),
+        ];
+        for (counts, expected) in cases {
+            assert_eq!(resend_note(&counts).as_deref(), Some(expected), "{counts:?}");
+        }
+
+        let finished = Counts { rows: 2, registered: 1, rejected: 1, ..Counts::default() };
+        assert_eq!(resend_note(&finished), None, "a row rejected for itself is not sent without a flag");
     }
 
     #[test]
