@@ -648,7 +648,10 @@ fn import_failures_keep_original_rows() {
     assert_eq!(summary["invalid"], 3);
     assert_eq!(read_originals(&failures_path(&jsonl)), jsonl_rows);
     let failures = read_failures(&failures_path(&jsonl));
-    assert!(failures[2].2.contains("is not valid UTF-8 (byte 0xE9"), "{failures:?}");
+    assert!(failures[1].2.starts_with("invalid row: is not valid JSON: EOF while parsing"), "{failures:?}");
+    assert!(failures[1].2.ends_with(" at column 32 of the line"), "{failures:?}");
+    assert!(!failures[1].2.contains("line 1"), "{failures:?}");
+    assert!(failures[2].2.contains("is not valid UTF-8 (byte 0xE9 at byte 17 of the line)"), "{failures:?}");
 
     let csv_rows: [&[u8]; 2] = [b"u1,t1,web,notes", b"\"u\xe92\",t2,android,\"a, b\""];
     let csv = dir.path().join("rows.csv");
@@ -661,7 +664,10 @@ fn import_failures_keep_original_rows() {
     assert_eq!(code, 6, "{summary}");
     assert_eq!(read_originals(&failures_path(&csv)), csv_rows);
     let failures = read_failures(&failures_path(&csv));
-    assert!(failures[1].2.starts_with("invalid row: user_id is not valid UTF-8"), "{failures:?}");
+    assert!(
+        failures[1].2.starts_with("invalid row: user_id is not valid UTF-8 (byte 0xE9 at byte 2 of the field)"),
+        "{failures:?}"
+    );
 
     // Fix the row in the failures file and import that file.
     let fixed = std::fs::read(failures_path(&csv)).unwrap();

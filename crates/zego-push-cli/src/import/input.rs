@@ -186,7 +186,7 @@ impl CsvRows {
             match std::str::from_utf8(bytes) {
                 Ok(text) => text.to_owned(),
                 Err(error) => {
-                    problems.push(format!("{name} {}", describe_utf8_error(bytes, &error)));
+                    problems.push(format!("{name} {}", describe_utf8_error(bytes, &error, "field")));
                     String::new()
                 }
             }
@@ -240,14 +240,28 @@ fn without_line_ending(mut bytes: Vec<u8>) -> Vec<u8> {
 }
 
 /// Describes invalid UTF-8 by its first invalid byte and that byte's
-/// position, counting from 1, followed by the fix.
-fn describe_utf8_error(bytes: &[u8], error: &std::str::Utf8Error) -> String {
+/// position in `bytes`, counting from 1, followed by the fix. `within`
+/// names what `bytes` is ("field" or "line"), because positions in a CSV
+/// field and in a JSON line count from different starts.
+fn describe_utf8_error(bytes: &[u8], error: &std::str::Utf8Error, within: &str) -> String {
     let position = error.valid_up_to();
     format!(
-        "is not valid UTF-8 (byte 0x{:02X} at byte {}); save the file as UTF-8 and import it again",
+        "is not valid UTF-8 (byte 0x{:02X} at byte {} of the {within}); save the file as UTF-8 and import it again",
         bytes[position],
         position + 1
     )
+}
+
+/// Describes a JSON syntax error in one JSON Lines line. serde_json ends
+/// its message with "at line 1 column N", and its line 1 is not the file's
+/// line, so the position is given as the column of the line instead.
+fn describe_json_error(error: &serde_json::Error) -> String {
+    let message = error.to_string();
+    let position = format!(" at line {} column {}", error.line(), error.column());
+    match message.strip_suffix(&position) {
+        Some(message) => format!("is not valid JSON: {message} at column {} of the line", error.column()),
+        None => format!("is not valid JSON: {message}"),
+    }
 }
 
 /// Parses one record at a time with one reused csv-core reader, because
@@ -479,7 +493,7 @@ fn parse_json_row(line: u64, bytes: Vec<u8>) -> InputItem {
     let original = without_line_ending(bytes);
     let invalid = |raw: RawRow, reason: String| InputItem::Invalid { line, raw, reason };
     if let Err(error) = std::str::from_utf8(&original) {
-        let reason = describe_utf8_error(&original, &error);
+        let reason = describe_utf8_error(&original, &error, "line");
         return invalid(RawRow { original, ..RawRow::default() }, reason);
     }
     let members = match serde_json::from_slice::<Members>(&original) {
@@ -487,9 +501,7 @@ fn parse_json_row(line: u64, bytes: Vec<u8>) -> InputItem {
         Err(error) if error.classify() == serde_json::error::Category::Data => {
             return invalid(RawRow { original, ..RawRow::default() }, "is not a JSON object".into())
         }
-        Err(error) => {
-            return invalid(RawRow { original, ..RawRow::default() }, format!("is not valid JSON: {error}"))
-        }
+        Err(error) => return invalid(RawRow { original, ..RawRow::default() }, describe_json_error(&error)),
     };
 
     let mut problems = Vec::new();
@@ -596,10 +608,14 @@ mod tests {
         );
         assert_eq!(items.len(), 4);
         assert!(matches!(items[0], InputItem::Row { line: 1, .. }));
-        assert!(reason(&items[1]).contains("not valid JSON"));
+        assert_eq!(reason(&items[1]), "is not valid JSON: expected ident at column 2 of the line");
         assert!(matches!(items[1], InputItem::Invalid { line: 3, .. }));
         assert!(reason(&items[2]).contains("user_id must be a string"));
         assert!(reason(&items[3]).contains("has no user_id"));
+
+        // The column counts bytes: é is two bytes in UTF-8.
+        let items = read_all("{\"user_id\":\"é\" x}\n", InputFormat::Jsonl);
+        assert_eq!(reason(&items[0]), "is not valid JSON: expected `,` or `}` at column 17 of the line");
     }
 
     #[test]
@@ -686,7 +702,7 @@ mod tests {
             open(file.path(), InputFormat::Csv).unwrap().map(Result::unwrap).collect();
         assert_eq!(
             reason(&items[0]),
-            "user_id is not valid UTF-8 (byte 0xE9 at byte 4); save the file as UTF-8 and import it again"
+            "user_id is not valid UTF-8 (byte 0xE9 at byte 4 of the field); save the file as UTF-8 and import it again"
         );
         let InputItem::Invalid { raw, .. } = &items[0] else { panic!("{items:?}") };
         assert_eq!(raw.user_id, "", "no byte is replaced");
@@ -696,7 +712,7 @@ mod tests {
         file.write_all(b"{\"user_id\":\"ren\xe9\",\"token\":\"t\",\"platform\":\"ios\"}\n").unwrap();
         let items: Vec<InputItem> =
             open(file.path(), InputFormat::Jsonl).unwrap().map(Result::unwrap).collect();
-        assert!(reason(&items[0]).starts_with("is not valid UTF-8 (byte 0xE9 at byte 16)"), "{items:?}");
+        assert!(reason(&items[0]).starts_with("is not valid UTF-8 (byte 0xE9 at byte 16 of the line)"), "{items:?}");
         assert_eq!(original(&items[0]), b"{\"user_id\":\"ren\xe9\",\"token\":\"t\",\"platform\":\"ios\"}");
     }
 
