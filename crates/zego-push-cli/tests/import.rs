@@ -127,15 +127,26 @@ fn import_jsonl_rows() {
          {\"user_id\":\"u2\",\"push_token\":\"t2\",\"platform\":\"iOS\",\"provider\":\"fcm\"}\n\
          {\"user_id\":\"u3\",\"token\":\"t3\"}\n\
          not json\n\
-         {\"user_id\":\"u5\",\"token\":null,\"push_token\":\"t5\",\"platform\":\"android\"}\n",
+         {\"user_id\":\"u5\",\"token\":null,\"push_token\":\"t5\",\"platform\":\"android\"}\n\
+         {\"token\":\"t6\",\"platform\":\"android\"}\n",
     );
     let (code, summary) = run_json(&mut import(&mock, &file));
     assert_eq!(code, 6, "{summary}");
     assert_eq!(summary["registered"], 3);
-    assert_eq!(summary["invalid"], 2);
-    let lines: Vec<u64> = read_failures(&failures_path(&file)).iter().map(|(line, _, _)| *line).collect();
-    assert_eq!(lines, [3, 4]);
+    assert_eq!(summary["invalid"], 3);
+    let failures = read_failures(&failures_path(&file));
+    let lines: Vec<u64> = failures.iter().map(|(line, _, _)| *line).collect();
+    assert_eq!(lines, [3, 4, 6]);
+    assert_eq!(failures[0].2, "invalid platform: missing");
+    assert_eq!(failures[2].2, "invalid user_id: missing");
     assert_eq!(mock.registrations_by_token().get("t5"), Some(&1), "a null token key counts as absent");
+
+    // CSV names the missing user id the same way.
+    let csv = write_file(dir.path(), "rows.csv", "user_id,token,platform\n,t7,android\n");
+    let (code, summary) = run_json(&mut import(&mock, &csv));
+    assert_eq!(code, 6, "{summary}");
+    let failures = read_failures(&failures_path(&csv));
+    assert!(failures[0].2.starts_with("invalid user_id: "), "{failures:?}");
 }
 
 #[test]

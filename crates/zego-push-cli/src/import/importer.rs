@@ -175,7 +175,7 @@ impl Importer {
                     break;
                 }
                 Some(Ok(InputItem::Invalid { line, raw, reason })) => {
-                    self.invalid(line, raw, &format!("invalid row: {reason}"));
+                    self.invalid(line, raw, &reason);
                     continue;
                 }
                 Some(Ok(InputItem::Row { line, raw })) => (line, raw),

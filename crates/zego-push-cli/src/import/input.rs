@@ -36,7 +36,9 @@ pub struct RawRow {
 pub enum InputItem {
     /// A row with every required field present; not validated yet.
     Row { line: u64, raw: RawRow },
-    /// A row that cannot be read. `raw` contains the fields that could be read.
+    /// A row that cannot be read. `raw` contains the fields that could be
+    /// read. `reason` is the whole message, such as `invalid row: is not a
+    /// JSON object` or `invalid user_id: missing`.
     Invalid { line: u64, raw: RawRow, reason: String },
 }
 
@@ -205,10 +207,10 @@ impl CsvRows {
                 record.len(),
                 self.columns.count
             );
-            return InputItem::Invalid { line, raw, reason };
+            return InputItem::Invalid { line, raw, reason: row_problem(&reason) };
         }
         if let Some(reason) = problems.into_iter().next() {
-            return InputItem::Invalid { line, raw, reason };
+            return InputItem::Invalid { line, raw, reason: row_problem(&reason) };
         }
         InputItem::Row { line, raw }
     }
@@ -226,6 +228,12 @@ impl Iterator for CsvRows {
         let parsed = self.parser.parse(&record);
         Some(Ok(self.row(line, &parsed, without_line_ending(record))))
     }
+}
+
+/// Returns the reason for a row that cannot be read as a whole, as opposed
+/// to one field that breaks an input rule (`invalid user_id: ...`).
+fn row_problem(problem: &str) -> String {
+    format!("invalid row: {problem}")
 }
 
 /// Returns `bytes` without a final `\n` or `\r\n`.
@@ -491,7 +499,7 @@ impl Members {
 
 fn parse_json_row(line: u64, bytes: Vec<u8>) -> InputItem {
     let original = without_line_ending(bytes);
-    let invalid = |raw: RawRow, reason: String| InputItem::Invalid { line, raw, reason };
+    let invalid = |raw: RawRow, problem: String| InputItem::Invalid { line, raw, reason: row_problem(&problem) };
     if let Err(error) = std::str::from_utf8(&original) {
         let reason = describe_utf8_error(&original, &error, "line");
         return invalid(RawRow { original, ..RawRow::default() }, reason);
@@ -521,16 +529,20 @@ fn parse_json_row(line: u64, bytes: Vec<u8>) -> InputItem {
     if let Some(reason) = problems.into_iter().next() {
         return invalid(raw, reason);
     }
-    if user_id.is_none() {
-        return invalid(raw, "has no user_id".into());
+    // Named as the input rules name an empty CSV field: `invalid user_id: ...`.
+    let missing = if user_id.is_none() {
+        Some("invalid user_id: missing")
+    } else if token.is_none() {
+        Some("invalid token: missing; give token, fcm_token or push_token")
+    } else if platform.is_none() {
+        Some("invalid platform: missing")
+    } else {
+        None
+    };
+    match missing {
+        Some(reason) => InputItem::Invalid { line, raw, reason: reason.to_owned() },
+        None => InputItem::Row { line, raw },
     }
-    if token.is_none() {
-        return invalid(raw, "has no token (or fcm_token, push_token)".into());
-    }
-    if platform.is_none() {
-        return invalid(raw, "has no platform".into());
-    }
-    InputItem::Row { line, raw }
 }
 
 #[cfg(test)]
@@ -608,14 +620,14 @@ mod tests {
         );
         assert_eq!(items.len(), 4);
         assert!(matches!(items[0], InputItem::Row { line: 1, .. }));
-        assert_eq!(reason(&items[1]), "is not valid JSON: expected ident at column 2 of the line");
+        assert_eq!(reason(&items[1]), "invalid row: is not valid JSON: expected ident at column 2 of the line");
         assert!(matches!(items[1], InputItem::Invalid { line: 3, .. }));
         assert!(reason(&items[2]).contains("user_id must be a string"));
-        assert!(reason(&items[3]).contains("has no user_id"));
+        assert_eq!(reason(&items[3]), "invalid user_id: missing");
 
         // The column counts bytes: é is two bytes in UTF-8.
         let items = read_all("{\"user_id\":\"é\" x}\n", InputFormat::Jsonl);
-        assert_eq!(reason(&items[0]), "is not valid JSON: expected `,` or `}` at column 17 of the line");
+        assert_eq!(reason(&items[0]), "invalid row: is not valid JSON: expected `,` or `}` at column 17 of the line");
     }
 
     #[test]
@@ -641,8 +653,8 @@ mod tests {
             ),
             InputFormat::Jsonl,
         );
-        assert_eq!(reason(&items[0]), "token and fcm_token have different values; keep one of them");
-        assert_eq!(reason(&items[1]), "user_id is given twice with different values; keep one of them");
+        assert_eq!(reason(&items[0]), "invalid row: token and fcm_token have different values; keep one of them");
+        assert_eq!(reason(&items[1]), "invalid row: user_id is given twice with different values; keep one of them");
         let InputItem::Invalid { raw, .. } = &items[0] else { panic!("{items:?}") };
         assert_eq!(raw.token, "", "neither of two different tokens is kept");
         assert_eq!(raw.user_id, "u1", "the other fields are kept");
@@ -653,8 +665,8 @@ mod tests {
             panic!("the same value twice is accepted: {items:?}")
         };
         assert_eq!(raw.token, "a");
-        assert_eq!(reason(&items[3]), "is not a JSON object");
-        assert_eq!(reason(&items[4]), "fcm_token must be a string");
+        assert_eq!(reason(&items[3]), "invalid row: is not a JSON object");
+        assert_eq!(reason(&items[4]), "invalid row: fcm_token must be a string");
         let InputItem::Invalid { raw, .. } = &items[4] else { panic!("{items:?}") };
         assert_eq!(raw.token, "", "a string and a number are two different values");
     }
@@ -702,7 +714,7 @@ mod tests {
             open(file.path(), InputFormat::Csv).unwrap().map(Result::unwrap).collect();
         assert_eq!(
             reason(&items[0]),
-            "user_id is not valid UTF-8 (byte 0xE9 at byte 4 of the field); save the file as UTF-8 and import it again"
+            "invalid row: user_id is not valid UTF-8 (byte 0xE9 at byte 4 of the field); save the file as UTF-8 and import it again"
         );
         let InputItem::Invalid { raw, .. } = &items[0] else { panic!("{items:?}") };
         assert_eq!(raw.user_id, "", "no byte is replaced");
@@ -712,7 +724,7 @@ mod tests {
         file.write_all(b"{\"user_id\":\"ren\xe9\",\"token\":\"t\",\"platform\":\"ios\"}\n").unwrap();
         let items: Vec<InputItem> =
             open(file.path(), InputFormat::Jsonl).unwrap().map(Result::unwrap).collect();
-        assert!(reason(&items[0]).starts_with("is not valid UTF-8 (byte 0xE9 at byte 16 of the line)"), "{items:?}");
+        assert!(reason(&items[0]).starts_with("invalid row: is not valid UTF-8 (byte 0xE9 at byte 16 of the line)"), "{items:?}");
         assert_eq!(original(&items[0]), b"{\"user_id\":\"ren\xe9\",\"token\":\"t\",\"platform\":\"ios\"}");
     }
 
@@ -732,7 +744,7 @@ mod tests {
         // A later line that is an array is one invalid row.
         let items =
             read_all("{\"user_id\":\"u1\",\"token\":\"t\",\"platform\":\"ios\"}\n[1]\n", InputFormat::Jsonl);
-        assert_eq!(reason(&items[1]), "is not a JSON object");
+        assert_eq!(reason(&items[1]), "invalid row: is not a JSON object");
     }
 
     #[test]
