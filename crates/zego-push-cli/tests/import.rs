@@ -691,6 +691,18 @@ fn import_failures_keep_original_rows() {
 }
 
 #[test]
+fn import_ignores_bytes_of_other_columns() {
+    let mock = Mock::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("notes.csv");
+    std::fs::write(&file, b"user_id,token,platform,notes\nu1,t1,android,caf\xe9\n").unwrap();
+    let (code, summary) = run_json(&mut import(&mock, &file));
+    assert_eq!(code, 0, "{summary}");
+    assert_eq!(summary["registered"], 1);
+    assert_eq!(mock.registrations_by_token().get("t1"), Some(&1));
+}
+
+#[test]
 fn import_rejects_json_array() {
     let mock = Mock::start();
     let dir = tempfile::tempdir().unwrap();
