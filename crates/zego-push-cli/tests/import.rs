@@ -676,7 +676,9 @@ fn import_failures_keep_original_rows() {
     assert_eq!(read_originals(&failures_path(&csv)), csv_rows);
     let failures = read_failures(&failures_path(&csv));
     assert!(
-        failures[1].2.starts_with("invalid row: user_id is not valid UTF-8 (byte 0xE9 at byte 2 of the field)"),
+        failures[1]
+            .2
+            .starts_with("invalid row: user_id is not valid UTF-8 (byte 0xE9 at byte 2 of the field)"),
         "{failures:?}"
     );
 
@@ -757,7 +759,9 @@ fn import_resumes_with_corrected_base_url() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("if --base-url or --region was wrong, run again with the right one"), "{stdout}");
     assert!(
-        stdout.contains("next run: sends 3 rows again (unreachable or busy) and 17 rows not attempted by this run\n"),
+        stdout.contains(
+            "next run: sends 3 rows again (unreachable or busy) and 17 rows not attempted by this run\n"
+        ),
         "{stdout}"
     );
 
@@ -809,7 +813,10 @@ fn import_help_says_which_rows_fail() {
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     let help = String::from_utf8_lossy(&output.stdout).split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(help.contains("lists each row this run reached and did not register"), "{help}");
-    assert!(help.contains("Rows not attempted, duplicates and rows already registered are left out"), "{help}");
+    assert!(
+        help.contains("Rows not attempted, duplicates and rows already registered are left out"),
+        "{help}"
+    );
     assert!(!help.contains("every row not registered"), "{help}");
 }
 

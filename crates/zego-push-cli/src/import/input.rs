@@ -469,12 +469,11 @@ impl Members {
                 continue;
             }
             // A value that is not a string is kept as JSON text for the failures file.
-            let text = match value {
-                Value::String(text) => text.clone(),
-                _ => {
-                    problems.push(format!("{name} must be a string"));
-                    value.to_string()
-                }
+            let text = if let Value::String(text) = value {
+                text.clone()
+            } else {
+                problems.push(format!("{name} must be a string"));
+                value.to_string()
             };
             match &found {
                 None => found = Some((name, text)),
@@ -499,7 +498,8 @@ impl Members {
 
 fn parse_json_row(line: u64, bytes: Vec<u8>) -> InputItem {
     let original = without_line_ending(bytes);
-    let invalid = |raw: RawRow, problem: String| InputItem::Invalid { line, raw, reason: row_problem(&problem) };
+    let invalid =
+        |raw: RawRow, problem: String| InputItem::Invalid { line, raw, reason: row_problem(&problem) };
     if let Err(error) = std::str::from_utf8(&original) {
         let reason = describe_utf8_error(&original, &error, "line");
         return invalid(RawRow { original, ..RawRow::default() }, reason);
@@ -620,14 +620,20 @@ mod tests {
         );
         assert_eq!(items.len(), 4);
         assert!(matches!(items[0], InputItem::Row { line: 1, .. }));
-        assert_eq!(reason(&items[1]), "invalid row: is not valid JSON: expected ident at column 2 of the line");
+        assert_eq!(
+            reason(&items[1]),
+            "invalid row: is not valid JSON: expected ident at column 2 of the line"
+        );
         assert!(matches!(items[1], InputItem::Invalid { line: 3, .. }));
         assert!(reason(&items[2]).contains("user_id must be a string"));
         assert_eq!(reason(&items[3]), "invalid user_id: missing");
 
         // The column counts bytes: é is two bytes in UTF-8.
         let items = read_all("{\"user_id\":\"é\" x}\n", InputFormat::Jsonl);
-        assert_eq!(reason(&items[0]), "invalid row: is not valid JSON: expected `,` or `}` at column 17 of the line");
+        assert_eq!(
+            reason(&items[0]),
+            "invalid row: is not valid JSON: expected `,` or `}` at column 17 of the line"
+        );
     }
 
     #[test]
@@ -653,8 +659,14 @@ mod tests {
             ),
             InputFormat::Jsonl,
         );
-        assert_eq!(reason(&items[0]), "invalid row: token and fcm_token have different values; keep one of them");
-        assert_eq!(reason(&items[1]), "invalid row: user_id is given twice with different values; keep one of them");
+        assert_eq!(
+            reason(&items[0]),
+            "invalid row: token and fcm_token have different values; keep one of them"
+        );
+        assert_eq!(
+            reason(&items[1]),
+            "invalid row: user_id is given twice with different values; keep one of them"
+        );
         let InputItem::Invalid { raw, .. } = &items[0] else { panic!("{items:?}") };
         assert_eq!(raw.token, "", "neither of two different tokens is kept");
         assert_eq!(raw.user_id, "u1", "the other fields are kept");
@@ -724,7 +736,11 @@ mod tests {
         file.write_all(b"{\"user_id\":\"ren\xe9\",\"token\":\"t\",\"platform\":\"ios\"}\n").unwrap();
         let items: Vec<InputItem> =
             open(file.path(), InputFormat::Jsonl).unwrap().map(Result::unwrap).collect();
-        assert!(reason(&items[0]).starts_with("invalid row: is not valid UTF-8 (byte 0xE9 at byte 16 of the line)"), "{items:?}");
+        assert!(
+            reason(&items[0])
+                .starts_with("invalid row: is not valid UTF-8 (byte 0xE9 at byte 16 of the line)"),
+            "{items:?}"
+        );
         assert_eq!(original(&items[0]), b"{\"user_id\":\"ren\xe9\",\"token\":\"t\",\"platform\":\"ios\"}");
     }
 

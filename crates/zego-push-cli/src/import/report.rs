@@ -203,7 +203,9 @@ fn resend_note(counts: &Counts) -> Option<String> {
     if sent_again > 0 {
         let why = match causes.as_slice() {
             [(_, cause)] => (*cause).to_owned(),
-            _ => causes.iter().map(|(count, cause)| format!("{count} {cause}")).collect::<Vec<_>>().join(", "),
+            _ => {
+                causes.iter().map(|(count, cause)| format!("{count} {cause}")).collect::<Vec<_>>().join(", ")
+            }
         };
         parts.push(format!("{} again ({why})", plural(sent_again, "row")));
     }
