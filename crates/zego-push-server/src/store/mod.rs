@@ -9,6 +9,7 @@ mod callbacks;
 mod outbox;
 mod redact;
 mod registrations;
+mod resync;
 mod sqlite_writer;
 
 use std::str::FromStr;

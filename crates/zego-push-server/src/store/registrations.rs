@@ -1,4 +1,4 @@
-//! Registration requests and their outcomes, unregistration and resync.
+//! Registration requests and their outcomes, and unregistration.
 //!
 //! Each write has a SQLite form, run on the writer thread with rusqlite, and
 //! a PostgreSQL form, run with sqlx. Both use the same SQL text.
@@ -209,17 +209,6 @@ const REMOVE_USER: &str = "UPDATE registrations
          lease_owner = NULL, lease_until = NULL, updated_at = $1
      WHERE user_id = $2 AND state <> 'removed'";
 
-const RESYNC: &str = "WITH ranked AS (
-         SELECT id, ROW_NUMBER() OVER (ORDER BY id) - 1 AS position
-         FROM registrations WHERE state IN ('registered', 'pending')
-     )
-     UPDATE registrations
-     SET state = 'pending', generation = generation + 1, attempts = 0,
-         next_attempt_at = $1 + ranked.position * $2, lease_owner = NULL,
-         lease_until = NULL, updated_at = $1
-     FROM ranked
-     WHERE registrations.id = ranked.id";
-
 /// The values a completion writes: state, code, message, next attempt,
 /// ZEGO request id and registration time.
 type CompletionValues<'a> = (&'static str, Option<i64>, &'a str, Option<i64>, Option<&'a str>, Option<i64>);
@@ -343,26 +332,6 @@ impl Store {
             }
             Backend::Postgres(pool) => {
                 Ok(sqlx::query(REMOVE_USER).bind(now).bind(user_id).execute(pool).await?.rows_affected())
-            }
-        }
-    }
-
-    /// Queues every registered or pending row for registration again, due
-    /// one after another `spacing_ms` apart from now, so that the outbox
-    /// sends them at a bounded rate. Returns how many rows were queued.
-    pub async fn resync(&self, spacing_ms: i64) -> Result<u64, StoreError> {
-        let now = now_millis();
-        match &self.backend {
-            Backend::Sqlite { writer, .. } => {
-                writer
-                    .run(move |connection| {
-                        let statement = &mut connection.prepare_cached(RESYNC)?;
-                        Ok(statement.execute(named_params! {"$1": now, "$2": spacing_ms})? as u64)
-                    })
-                    .await
-            }
-            Backend::Postgres(pool) => {
-                Ok(sqlx::query(RESYNC).bind(now).bind(spacing_ms).execute(pool).await?.rows_affected())
             }
         }
     }
