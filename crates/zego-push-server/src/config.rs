@@ -251,7 +251,8 @@ pub struct Args {
     #[arg(long, env = env::RESYNC_RATE)]
     pub resync_rate: Option<u32>,
 
-    /// Shortest time between two resyncs, in seconds [default: 600].
+    /// Shortest time between two resyncs through any instance on the same
+    /// database, in seconds [default: 600].
     #[arg(long, env = env::RESYNC_MIN_INTERVAL_SECS)]
     pub resync_min_interval_secs: Option<u64>,
 

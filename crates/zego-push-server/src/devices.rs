@@ -13,7 +13,7 @@ use zego_core::{PushProvider, PushToken, UserId};
 use crate::auth::Caller;
 use crate::body::{bad_request, json_object, required_string, token_field};
 use crate::error::AppError;
-use crate::store::{self, Presence, PresenceState, StoreError, StoredRegistration};
+use crate::store::{self, Presence, PresenceState, ResyncStart, StoreError, StoredRegistration};
 use crate::AppState;
 
 fn store_error(error: &StoreError) -> AppError {
@@ -233,7 +233,8 @@ fn device_json(row: &StoredRegistration, presence: Option<&Presence>) -> Value {
 /// `POST /api/resync`: registers every active token again, for when the
 /// credentials or the ZEGO project changed. Needs an API key (or no
 /// authentication on loopback). The outbox sends the rows at the resync
-/// rate, and a second resync within the minimum interval is rejected.
+/// rate. A second resync within the minimum interval, through any instance
+/// on the same database, is rejected.
 #[utoipa::path(
     post,
     path = "/api/resync",
@@ -242,7 +243,7 @@ fn device_json(row: &StoredRegistration, presence: Option<&Presence>) -> Value {
     description = "Queues every registered or pending registration to be sent to ZEGO again, for when the \
         credentials or the ZEGO project changed. The outbox sends them at the resync rate (20 per second by default). \
         Needs an API key, or authentication mode none; a user's JWT gets HTTP 403. A second resync within the \
-        minimum interval (600 s by default) gets HTTP 429. The request has no body.",
+        minimum interval (600 s by default), through any server instance on the same database, gets HTTP 429. The request has no body.",
     security(("bearer" = [])),
     responses(
         (status = 202, description = "The registrations are queued", body = crate::openapi::ResyncReply,
@@ -267,31 +268,18 @@ pub(crate) async fn resync(
         return Err(AppError::ApiKeyRequired);
     }
 
-    let now = std::time::Instant::now();
-    {
-        let mut last = state.last_resync.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(started) = *last {
-            let elapsed = started.elapsed();
-            if elapsed < state.http.resync_min_interval {
-                let retry_after = state.http.resync_min_interval.saturating_sub(elapsed).as_secs().max(1);
-                return Err(AppError::RateLimited { scope: "resync", retry_after });
-            }
-        }
-        *last = Some(now);
-    }
-
     let rate = state.http.resync_rate_per_second.max(1);
     let spacing_ms = (1000 / i64::from(rate)).max(1);
-    let queued = match state.registrar.store.resync(spacing_ms).await {
-        Ok(queued) => queued,
-        Err(error) => {
-            // A failed resync does not count against the minimum interval.
-            let mut last = state.last_resync.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if *last == Some(now) {
-                *last = None;
-            }
-            return Err(store_error(&error));
+    let min_interval_ms = i64::try_from(state.http.resync_min_interval.as_millis()).unwrap_or(i64::MAX);
+    let started = state.registrar.store.start_resync(store::now_millis(), min_interval_ms, spacing_ms).await;
+    let queued = match started {
+        Ok(ResyncStart::Started { queued }) => queued,
+        Ok(ResyncStart::TooSoon { retry_after_ms }) => {
+            // Rounded up, so that a retry after Retry-After seconds is accepted.
+            let retry_after = u64::try_from(retry_after_ms).unwrap_or(0).div_ceil(1000).max(1);
+            return Err(AppError::RateLimited { scope: "resync", retry_after });
         }
+        Err(error) => return Err(store_error(&error)),
     };
     state.registrar.wake.notify_one();
     let estimated_seconds = queued.div_ceil(u64::from(rate));

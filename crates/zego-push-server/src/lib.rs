@@ -23,8 +23,8 @@ mod zego_token;
 
 use std::future::Future;
 use std::io;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::{header, StatusCode};
@@ -120,13 +120,11 @@ pub struct AppState {
     pub auth: Authenticator,
     pub limits: RateLimits,
     pub http: Arc<HttpSettings>,
-    /// When the last resync started.
-    pub last_resync: Arc<Mutex<Option<Instant>>>,
 }
 
 impl AppState {
     pub fn new(registrar: Registrar, auth: Authenticator, limits: RateLimits, http: HttpSettings) -> Self {
-        Self { registrar, auth, limits, http: Arc::new(http), last_resync: Arc::new(Mutex::new(None)) }
+        Self { registrar, auth, limits, http: Arc::new(http) }
     }
 
     /// Checks that `caller` may read `user_id`'s data.

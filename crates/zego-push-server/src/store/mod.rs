@@ -24,6 +24,7 @@ pub use outbox::Claimed;
 pub use redact::redact_database_url;
 use redact::redact_url_error;
 pub use registrations::{Completion, UpsertOutcome, UpsertRequest};
+pub use resync::ResyncStart;
 
 /// How long opening the first PostgreSQL connection at start-up may take.
 const POSTGRES_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

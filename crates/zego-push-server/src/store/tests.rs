@@ -348,17 +348,85 @@ async fn resync_queues_active_rows_spaced_apart() {
         }
         store.remove_token("alice", "tok-2").await.unwrap();
 
-        let before = now_millis();
-        assert_eq!(store.resync(1_000).await.unwrap(), 2);
+        let now = now_millis();
+        assert_eq!(store.start_resync(now, 0, 1_000).await.unwrap(), ResyncStart::Started { queued: 2 });
         let first = store.find_by_token("tok-0").await.unwrap().unwrap();
         let second = store.find_by_token("tok-1").await.unwrap().unwrap();
         assert_eq!(first.state, State::Pending);
         assert_eq!(second.state, State::Pending);
         let gap = second.next_attempt_at.unwrap() - first.next_attempt_at.unwrap();
         assert_eq!(gap, 1_000);
-        assert!(first.next_attempt_at.unwrap() >= before);
+        assert_eq!(first.next_attempt_at, Some(now));
         assert_eq!(state_of(store, "tok-2").await, State::Removed);
         assert_eq!(store.outbox_depth().await.unwrap(), 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn resync_waits_for_min_interval() {
+    for_each_store(|test| async move {
+        let store = &test.store;
+        let alice = registration("alice", "tok-1", "phone-1");
+        let (id, generation) = upsert(store, &request(&alice)).await;
+        store.complete(id, generation, 1, &Completion::Registered { request_id: None }).await.unwrap();
+
+        let start = now_millis();
+        let first = store.start_resync(start, 10_000, 50).await.unwrap();
+        assert_eq!(first, ResyncStart::Started { queued: 1 });
+        let generation_after_first = store.find_by_token("tok-1").await.unwrap().unwrap().generation;
+
+        let second = store.start_resync(start + 4_000, 10_000, 50).await.unwrap();
+        assert_eq!(second, ResyncStart::TooSoon { retry_after_ms: 6_000 });
+        let row = store.find_by_token("tok-1").await.unwrap().unwrap();
+        assert_eq!(row.generation, generation_after_first, "a rejected resync changed the row");
+
+        let third = store.start_resync(start + 10_000, 10_000, 50).await.unwrap();
+        assert_eq!(third, ResyncStart::Started { queued: 1 });
+
+        // The interval counts from the third start now.
+        let fourth = store.start_resync(start + 10_001, 10_000, 50).await.unwrap();
+        assert_eq!(fourth, ResyncStart::TooSoon { retry_after_ms: 9_999 });
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn concurrent_resyncs_start_once() {
+    for_each_store(|test| async move {
+        let store = &test.store;
+        for index in 0..20 {
+            upsert(store, &request(&registration(&format!("user{index}"), &format!("tok-{index}"), "phone")))
+                .await;
+        }
+
+        // Each extra store on the same database acts as another server instance.
+        let mut instances = vec![store.clone()];
+        for _ in 0..3 {
+            instances.push(Store::open(&test.url).await.unwrap());
+        }
+        let now = now_millis();
+        let mut starts = Vec::new();
+        for attempt in 0..12 {
+            let instance = instances[attempt % instances.len()].clone();
+            starts.push(tokio::spawn(async move { instance.start_resync(now, 600_000, 50).await.unwrap() }));
+        }
+        let mut started = 0;
+        for start in starts {
+            match start.await.unwrap() {
+                ResyncStart::Started { queued } => {
+                    started += 1;
+                    assert_eq!(queued, 20, "on {}", store.backend_name());
+                }
+                ResyncStart::TooSoon { retry_after_ms } => {
+                    assert_eq!(retry_after_ms, 600_000, "on {}", store.backend_name());
+                }
+            }
+        }
+        assert_eq!(started, 1, "resyncs started on {}", store.backend_name());
+        for instance in &instances[1..] {
+            instance.close().await;
+        }
     })
     .await;
 }
