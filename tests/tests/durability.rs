@@ -1,17 +1,19 @@
 //! No accepted registration is lost: not when the server is killed under
 //! load, not when ZEGO is down for a while, and not registered twice when
-//! several instances share one PostgreSQL outbox.
+//! several instances share one PostgreSQL outbox, nor by resyncs through
+//! two instances within the minimum interval.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use reqwest::Method;
 use serde_json::{json, Value};
 use sqlx::Connection;
 use tokio::sync::Semaphore;
 use zego_push_e2e::{
-    mock_calls, mock_registrations, postgres_base_url, register, set_mock_faults, start_mock, start_server,
-    wait_for_empty_outbox, Process, ServerOptions,
+    mock_calls, mock_registrations, postgres_base_url, register, retry_after_seconds, send_json,
+    set_mock_faults, start_mock, start_server, wait_for_empty_outbox, Process, ServerOptions,
 };
 
 /// Outbox settings that retry within a test's patience.
@@ -155,9 +157,11 @@ async fn zego_down_then_up_registers_each_row_once() {
     }
 }
 
-async fn fresh_postgres_database() -> String {
+/// Creates an empty database for one test. The tests in this file run in
+/// one process, so `label` keeps their databases apart.
+async fn fresh_postgres_database(label: &str) -> String {
     let base_url = postgres_base_url();
-    let name = format!("zp_e2e_{}", std::process::id());
+    let name = format!("zp_e2e_{}_{label}", std::process::id());
     let mut admin =
         sqlx::PgConnection::connect(&base_url).await.expect("the test PostgreSQL accepts connections");
     sqlx::query(&format!("DROP DATABASE IF EXISTS {name}")).execute(&mut admin).await.unwrap();
@@ -175,7 +179,7 @@ fn url_with_database(base_url: &str, name: &str) -> String {
 async fn two_instances_on_postgres_never_register_a_row_twice() {
     const TOKENS: usize = 200;
     let dir = tempfile::tempdir().unwrap();
-    let database_url = fresh_postgres_database().await;
+    let database_url = fresh_postgres_database("outbox").await;
     let mock = start_mock(dir.path());
     set_mock_faults(&mock, json!({"drop_connections": 1_000_000})).await;
     let options = ServerOptions { database_url: Some(database_url), ..ServerOptions::live(&mock) }
@@ -206,4 +210,41 @@ async fn two_instances_on_postgres_never_register_a_row_twice() {
     let worked = |log: String| log.matches("queued push token registered").count();
     let (by_first, by_second) = (worked(first.log()), worked(second.log()));
     assert_eq!(by_first + by_second, TOKENS, "each row is registered by exactly one instance's outbox");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resync_interval_is_shared_by_instances() {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = fresh_postgres_database("resync").await;
+    let mock = start_mock(dir.path());
+    let options = ServerOptions { database_url: Some(database_url), ..ServerOptions::live(&mock) }
+        .args(FAST_OUTBOX)
+        .args(["--resync-min-interval-secs", "600"]);
+    let first =
+        start_server(dir.path(), &ServerOptions { log_name: Some("first.log".into()), ..options.clone() });
+    let second = start_server(dir.path(), &ServerOptions { log_name: Some("second.log".into()), ..options });
+    let (status, reply): (u16, Value) = register(&first, &body(0)).await;
+    assert_eq!(status, 200, "{reply}");
+
+    let (status, _, reply) = send_json(Method::POST, &first.url("/api/resync"), None, None).await;
+    assert_eq!(status, 202, "{reply}");
+    assert_eq!(reply["queued"], 1);
+
+    let (status, headers, reply) = send_json(Method::POST, &second.url("/api/resync"), None, None).await;
+    assert_eq!(status, 429, "{reply}");
+    assert_eq!(reply["error"]["code"], "rate_limited");
+    let retry_after = retry_after_seconds(&headers);
+    assert!(
+        retry_after.is_some_and(|seconds| seconds > 0),
+        "Retry-After is {:?}",
+        headers.get("retry-after")
+    );
+    assert!(retry_after.is_some_and(|seconds| seconds <= 600), "Retry-After is {retry_after:?}");
+
+    // Registered once on request and once by the single resync.
+    wait_for_empty_outbox(&first, Duration::from_secs(30)).await;
+    let counts = registration_counts(&mock).await;
+    assert_eq!(counts.get(&token(0)), Some(&2), "{counts:?}");
+    assert_eq!(first.log().matches("resync started").count(), 1);
+    assert_eq!(second.log().matches("resync started").count(), 0);
 }
