@@ -71,12 +71,14 @@ pub fn classify(code: i64) -> CodeClass {
 }
 
 /// Returns what a code means and what to do about it, for error messages.
+/// An error carries it after the client's own retries, so a retryable code's
+/// hint tells the caller to send the request again later.
 pub fn hint(code: i64) -> &'static str {
     match code {
-        1 => "ZEGO is busy; the request is retried with backoff",
+        1 => "ZEGO is busy for now; send the request again later",
         2 => "ZEGO rejected a parameter; check the user id, token and provider",
         3 => "authentication failed; check the AppId and ServerSecret",
-        7 => "the per-second request limit was exceeded; the request is retried with backoff",
+        7 => "the per-second request limit was exceeded; send fewer requests per second, or send this one again later",
         100_000_001 => "the AppId is malformed; copy it from the ZEGO console",
         SIGNATURE_EXPIRED => {
             "the request timestamp is more than 10 minutes off ZEGO's clock; synchronize this machine's clock (NTP)"
@@ -89,9 +91,9 @@ pub fn hint(code: i64) -> &'static str {
         }
         APP_ID_UNKNOWN => "ZEGO found no ServerSecret for this AppId; check the AppId and the region",
         100_000_014 => "ZEGO does not support this signature version; check the signing scheme",
-        100_000_015 => "ZEGO's gateway had an internal error; the request is retried with backoff",
+        100_000_015 => "ZEGO's gateway had a temporary internal error; send the request again later",
         100_000_017 => "this ZEGO project has not enabled the service; enable it in the ZEGO console",
-        660_300_005 => "the AppId-level rate limit was exceeded; the request is retried with backoff",
+        660_300_005 => "the AppId-level rate limit was exceeded; send fewer requests per second, or send this one again later",
         660_000_012 => "the user id is longer than 32 bytes",
         660_200_001 => "the user does not exist or has logged out",
         _ => "see ZEGO's error code list for this code",
