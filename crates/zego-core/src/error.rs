@@ -23,7 +23,7 @@ pub enum Error {
 
     /// No reply: the connection failed or broke, or ZEGO replied with an
     /// HTTP 5xx status and no ZEGO reply.
-    #[error("could not reach ZEGO at {endpoint} after {attempts} attempt(s): {reason}")]
+    #[error("no reply from ZEGO at {endpoint} after {attempts} attempt(s): {reason}")]
     Transport {
         endpoint: String,
         attempts: u32,
