@@ -61,10 +61,21 @@ fn main() -> std::process::ExitCode {
 fn report_parse_error(error: &clap::Error) -> std::process::ExitCode {
     use clap::error::ErrorKind;
 
-    if matches!(error.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) || !json_requested() {
+    if matches!(error.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
         error.exit();
     }
+    let note = env_source_note(error, &<Cli as clap::CommandFactory>::command());
+    if !json_requested() {
+        let _ = error.print();
+        if let Some(note) = &note {
+            eprintln!("{note}");
+        }
+        return ExitCode::Input.into();
+    }
     let _ = error.print();
+    if let Some(note) = &note {
+        eprintln!("{note}");
+    }
     // The message is the rendered text before its blank line and usage, on one line.
     let rendered = error.render().to_string();
     let message = rendered.split("\n\n").next().unwrap_or_default();
@@ -72,6 +83,37 @@ fn report_parse_error(error: &clap::Error) -> std::process::ExitCode {
     let error = CliError::input(message);
     output::print_json_error(&error);
     error.code.into()
+}
+
+/// Returns a note naming the environment variable that supplied a value
+/// clap rejected. clap's message names only the flag, which the user may
+/// never have typed.
+fn env_source_note(error: &clap::Error, command: &clap::Command) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+
+    if !matches!(error.kind(), ErrorKind::InvalidValue | ErrorKind::ValueValidation) {
+        return None;
+    }
+    let Some(ContextValue::String(flag)) = error.get(ContextKind::InvalidArg) else { return None };
+    let long = flag.split_whitespace().next()?.strip_prefix("--")?;
+    let typed = std::env::args_os().skip(1).take_while(|arg| arg != "--").any(|arg| {
+        arg.to_str().is_some_and(|arg| {
+            arg.strip_prefix("--").is_some_and(|rest| rest.split('=').next() == Some(long))
+        })
+    });
+    if typed {
+        return None;
+    }
+    let variable = find_long_arg(command, long)?.get_env()?.to_str()?;
+    std::env::var_os(variable)?;
+    Some(format!("note: the value comes from the environment variable {variable}"))
+}
+
+fn find_long_arg<'a>(command: &'a clap::Command, long: &str) -> Option<&'a clap::Arg> {
+    command
+        .get_arguments()
+        .find(|arg| arg.get_long() == Some(long))
+        .or_else(|| command.get_subcommands().find_map(|subcommand| find_long_arg(subcommand, long)))
 }
 
 /// Returns whether `--json` is among the arguments, before any `--`, because

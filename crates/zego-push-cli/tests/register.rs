@@ -334,3 +334,21 @@ fn register_rejects_invalid_proxy_variable() {
         assert!(!stderr.contains("s3cret"), "{stderr}");
     }
 }
+
+#[test]
+fn invalid_environment_value_is_named() {
+    let output = run(zego_push().env("ZEGO_TIMEOUT_MS", "abc").args(REGISTER));
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("invalid value 'abc' for '--timeout-ms <MS>'"), "{stderr}");
+    assert!(
+        stderr.contains("note: the value comes from the environment variable ZEGO_TIMEOUT_MS"),
+        "{stderr}"
+    );
+
+    // Typed on the command line, the flag itself is the source.
+    let output = run(zego_push().env("ZEGO_TIMEOUT_MS", "abc").args(REGISTER).args(["--timeout-ms", "x"]));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("invalid value 'x'"), "{stderr}");
+    assert!(!stderr.contains("environment variable"), "{stderr}");
+}
