@@ -542,10 +542,16 @@ fn parse_base_url(base_url: &str) -> Result<Url, Error> {
     if url.host_str().is_none() {
         return Err(Error::InvalidConfig(format!("base URL {base_url:?} has no host")));
     }
-    if url.query().is_some() || !url.username().is_empty() || url.password().is_some() {
+    if !url.username().is_empty() || url.password().is_some() {
+        // The URL is not echoed: it contains the credentials.
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
         return Err(Error::InvalidConfig(format!(
-            "base URL {base_url:?} must not carry a query or credentials"
+            "the base URL for {url} must not carry a user name or password; ZEGO requests are signed instead"
         )));
+    }
+    if url.query().is_some() {
+        return Err(Error::InvalidConfig(format!("base URL {base_url:?} must not carry a query")));
     }
     if !url.path().ends_with('/') {
         let path = format!("{}/", url.path());
@@ -639,6 +645,16 @@ mod tests {
         assert!(!is_plain_http_to_remote(&uri("http://[::1]:9/")));
         assert!(!is_plain_http_to_remote(&uri("http://localhost:9/")));
         assert!(!is_plain_http_to_remote(&uri("https://rtc-api.zego.im/")));
+    }
+
+    #[test]
+    fn credentials_in_base_url_are_not_echoed() {
+        let Err(Error::InvalidConfig(message)) = parse_base_url("http://user:hunter2@127.0.0.1:9") else {
+            panic!("a base URL with credentials is accepted");
+        };
+        assert!(!message.contains("hunter2"), "{message}");
+        assert!(!message.contains("user:"), "{message}");
+        assert!(message.contains("http://127.0.0.1:9/"), "{message}");
     }
 
     #[test]
