@@ -646,18 +646,31 @@ fn deserialize_listen<'de, D: serde::Deserializer<'de>>(
 }
 
 /// Accepts the AppId as a TOML string or integer, since it is a number in
-/// the ZEGO console.
+/// the ZEGO console. The range is checked with the other credentials.
 fn deserialize_app_id<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum AppIdValue {
-        Text(String),
-        Number(i64),
+    struct AppIdVisitor;
+
+    impl serde::de::Visitor<'_> for AppIdVisitor {
+        type Value = Option<String>;
+
+        fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            formatter.write_str("the AppId as a string or an integer from 1 to 4294967295")
+        }
+
+        fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<Self::Value, E> {
+            Ok(Some(value.to_owned()))
+        }
+
+        fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<Self::Value, E> {
+            Ok(Some(value.to_string()))
+        }
+
+        fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<Self::Value, E> {
+            Ok(Some(value.to_string()))
+        }
     }
-    Ok(Some(match AppIdValue::deserialize(deserializer)? {
-        AppIdValue::Text(text) => text,
-        AppIdValue::Number(number) => number.to_string(),
-    }))
+
+    deserializer.deserialize_any(AppIdVisitor)
 }
 
 fn read_config_file(path: &Path) -> Result<Args, ConfigError> {
@@ -691,6 +704,14 @@ mod tests {
         let file = config_file("listen = \"8080\"\n");
         let error = parse(&["--config", file.path().to_str().unwrap()]).merge_config_file().unwrap_err();
         assert!(error.0.contains("is not an IP:PORT address"), "{error}");
+    }
+
+    #[test]
+    fn app_id_of_wrong_type_names_the_rule() {
+        let file = config_file("app_id = 1.5\n");
+        let error = parse(&["--config", file.path().to_str().unwrap()]).merge_config_file().unwrap_err();
+        assert!(error.0.contains("an integer from 1 to 4294967295"), "{error}");
+        assert!(!error.0.contains("AppIdValue"), "{error}");
     }
 
     #[test]
