@@ -47,8 +47,8 @@ use crate::error::AppError;
 use crate::ratelimit::RateLimits;
 use crate::registrar::Registrar;
 
-/// How long `/metrics` waits for the outbox depth from the store.
-const METRICS_STORE_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long `/readyz` and `/metrics` wait for the store.
+const STORE_CHECK_TIMEOUT: Duration = Duration::from_millis(800);
 
 /// HTTP-level settings.
 #[derive(Debug, Clone)]
@@ -275,7 +275,12 @@ async fn healthz() -> Json<Value> {
     )
 )]
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let store = state.registrar.store.ping().await;
+    // Probes give up after about a second (Kubernetes' default timeout), and
+    // the pool would wait up to 5 s for a connection to a stopped database.
+    let store = match tokio::time::timeout(STORE_CHECK_TIMEOUT, state.registrar.store.ping()).await {
+        Ok(result) => result.map_err(|error| error.to_string()),
+        Err(_) => Err(format!("the store did not answer within {} ms", STORE_CHECK_TIMEOUT.as_millis())),
+    };
     match store {
         Ok(()) => (
             StatusCode::OK,
@@ -285,7 +290,10 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
                 "store": state.registrar.store.backend_name(),
                 // Counted only once the ping passed: with the database down,
                 // it would wait for the pool's timeout a second time.
-                "outbox_depth": state.registrar.store.outbox_depth().await.ok(),
+                "outbox_depth": tokio::time::timeout(STORE_CHECK_TIMEOUT, state.registrar.store.outbox_depth())
+                    .await
+                    .ok()
+                    .and_then(Result::ok),
             })),
         ),
         Err(error) => {
@@ -318,7 +326,7 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     // A scrape must not wait for an unreachable database: the gauge then
     // keeps its last value.
-    let depth = tokio::time::timeout(METRICS_STORE_TIMEOUT, state.registrar.store.outbox_depth()).await;
+    let depth = tokio::time::timeout(STORE_CHECK_TIMEOUT, state.registrar.store.outbox_depth()).await;
     if let Ok(Ok(depth)) = depth {
         state.registrar.metrics.set_outbox_depth(depth);
     }

@@ -258,8 +258,12 @@ impl Store {
     }
 
     async fn open_postgres(url: &str) -> Result<Self, StoreError> {
-        let options = PgConnectOptions::from_str(url)
-            .map_err(|error| StoreError::InvalidUrl { reason: redact_url_error(&error.to_string(), url) })?;
+        let options = PgConnectOptions::from_str(url).map_err(|error| StoreError::InvalidUrl {
+            reason: format!(
+                "{}; if the password contains @ : / ? # % or a space, percent-encode it (@ as %40, # as %23)",
+                redact_url_error(&error.to_string(), url)
+            ),
+        })?;
         // One direct connection first: the pool's own error on failure is
         // only "timed out", without the cause. sqlx has no connect timeout of
         // its own, so a port that accepts but never answers would hang here.
