@@ -28,7 +28,7 @@ pub enum CallbackError {
 pub fn check_callback_secret(callback_secret: &str) -> Result<(), CredentialError> {
     if callback_secret.trim().is_empty() {
         return Err(CredentialError::CallbackSecret {
-            rule: "it is empty; set it to the CallbackSecret from the ZEGO console, where the callback URL is configured",
+            rule: "it is empty or only whitespace; set it to the CallbackSecret from the ZEGO console, where the callback URL is configured",
         });
     }
     Ok(())

@@ -65,21 +65,20 @@ fn report_parse_error(error: &clap::Error) -> std::process::ExitCode {
         error.exit();
     }
     let note = env_source_note(error, &<Cli as clap::CommandFactory>::command());
-    if !json_requested() {
-        let _ = error.print();
-        if let Some(note) = &note {
-            eprintln!("{note}");
-        }
-        return ExitCode::Input.into();
-    }
     let _ = error.print();
     if let Some(note) = &note {
-        eprintln!("{note}");
+        eprintln!("note: {note}");
+    }
+    if !json_requested() {
+        return ExitCode::Input.into();
     }
     // The message is the rendered text before its blank line and usage, on one line.
     let rendered = error.render().to_string();
     let message = rendered.split("\n\n").next().unwrap_or_default();
-    let message = message.trim_start_matches("error: ").split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut message = message.trim_start_matches("error: ").split_whitespace().collect::<Vec<_>>().join(" ");
+    if let Some(note) = note {
+        message = format!("{message}; {note}");
+    }
     let error = CliError::input(message);
     output::print_json_error(&error);
     error.code.into()
@@ -106,7 +105,7 @@ fn env_source_note(error: &clap::Error, command: &clap::Command) -> Option<Strin
     }
     let variable = find_long_arg(command, long)?.get_env()?.to_str()?;
     std::env::var_os(variable)?;
-    Some(format!("note: the value comes from the environment variable {variable}"))
+    Some(format!("the value comes from the environment variable {variable}"))
 }
 
 fn find_long_arg<'a>(command: &'a clap::Command, long: &str) -> Option<&'a clap::Arg> {

@@ -346,6 +346,11 @@ fn invalid_environment_value_is_named() {
         "{stderr}"
     );
 
+    let (code, document) = run_json(zego_push().env("ZEGO_TIMEOUT_MS", "abc").arg("--json").args(REGISTER));
+    assert_eq!(code, 2, "{document}");
+    let message = document["error"].as_str().unwrap_or_default();
+    assert!(message.contains("environment variable ZEGO_TIMEOUT_MS"), "{document}");
+
     // Typed on the command line, the flag itself is the source.
     let output = run(zego_push().env("ZEGO_TIMEOUT_MS", "abc").args(REGISTER).args(["--timeout-ms", "x"]));
     let stderr = String::from_utf8_lossy(&output.stderr);
