@@ -312,3 +312,18 @@ pub fn short_hash(token: &str) -> String {
 pub fn retry_after_seconds(headers: &reqwest::header::HeaderMap) -> Option<u64> {
     headers.get("retry-after")?.to_str().ok()?.parse().ok()
 }
+
+/// Asserts that a reply is HTTP 429 `rate_limited` with a positive
+/// `Retry-After`, and returns its seconds.
+pub fn assert_rate_limited(status: u16, headers: &reqwest::header::HeaderMap, reply: &Value) -> u64 {
+    assert_eq!(status, 429, "{reply}");
+    assert_eq!(reply["success"], false, "{reply}");
+    assert_eq!(reply["error"]["code"], "rate_limited", "{reply}");
+    let retry_after = retry_after_seconds(headers);
+    assert!(
+        retry_after.is_some_and(|seconds| seconds > 0),
+        "Retry-After is {:?}",
+        headers.get("retry-after")
+    );
+    retry_after.unwrap_or_default()
+}

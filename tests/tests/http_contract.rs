@@ -229,7 +229,7 @@ fn unparsable_database_url_hides_password() {
 fn silent_postgres_port_fails_start_up() {
     let dir = tempfile::tempdir().unwrap();
     // The kernel completes the TCP handshake for the backlog, but nothing
-    // ever answers the PostgreSQL start-up message.
+    // ever replies to the PostgreSQL start-up message.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = silent.local_addr().unwrap().port();
     let options = ServerOptions {

@@ -7,7 +7,7 @@ use reqwest::header::HeaderMap;
 use reqwest::Method;
 use serde_json::{json, Value};
 use zego_push_e2e::{
-    mock_calls, mock_registrations, outbox_depth, retry_after_seconds, send_json, set_mock_faults,
+    assert_rate_limited, mock_calls, mock_registrations, outbox_depth, send_json, set_mock_faults,
     start_live, wait_for_empty_outbox, Process,
 };
 
@@ -29,15 +29,7 @@ async fn user_rate_limit_rejects_third_registration() {
     }
 
     let (status, headers, reply) = register(&live.server, "alice", "fcm-token-3").await;
-    assert_eq!(status, 429, "{reply}");
-    assert_eq!(reply["success"], false);
-    assert_eq!(reply["error"]["code"], "rate_limited");
-    let retry_after = retry_after_seconds(&headers);
-    assert!(
-        retry_after.is_some_and(|seconds| seconds > 0),
-        "Retry-After is {:?}",
-        headers.get("retry-after")
-    );
+    assert_rate_limited(status, &headers, &reply);
     assert_eq!(mock_registrations(&live.mock).await.len(), 2, "the limited request reached ZEGO");
 
     let (status, _, reply) = register(&live.server, "bob", "fcm-token-bob").await;
@@ -54,14 +46,7 @@ async fn address_rate_limit_spares_health_checks() {
     }
 
     let (status, headers, reply) = send_json(Method::GET, &devices_url, None, None).await;
-    assert_eq!(status, 429, "{reply}");
-    assert_eq!(reply["error"]["code"], "rate_limited");
-    let retry_after = retry_after_seconds(&headers);
-    assert!(
-        retry_after.is_some_and(|seconds| seconds > 0),
-        "Retry-After is {:?}",
-        headers.get("retry-after")
-    );
+    assert_rate_limited(status, &headers, &reply);
 
     let (status, _, reply) = register(&live.server, "bob", "fcm-token-bob").await;
     assert_eq!(status, 429, "the limit covers every API route: {reply}");
