@@ -72,7 +72,7 @@ pub fn classify(code: i64) -> CodeClass {
 
 /// Returns what a code means and what to do about it, for error messages.
 /// An error carries it after the client's own retries, so a retryable code's
-/// hint tells the caller to send the request again later.
+/// hint asks the caller to send the request again later.
 pub fn hint(code: i64) -> &'static str {
     match code {
         1 => "ZEGO is busy for now; send the request again later",

@@ -300,9 +300,9 @@ pub struct DoctorArgs {
     #[command(flatten)]
     pub connection: ConnectionArgs,
 
-    /// The user id of the test PushRegister; required with --token, and
-    /// rejected without it, so that the placeholder token never replaces a
-    /// real user's token [default: zego-push-doctor].
+    /// The user id of the test PushRegister [default: zego-push-doctor]. It
+    /// requires --token, so that the placeholder token never replaces a real
+    /// user's token.
     #[arg(long)]
     pub user_id: Option<String>,
 

@@ -95,13 +95,12 @@ fn env_source_note(error: &clap::Error, command: &clap::Command) -> Option<Strin
     }
     let Some(ContextValue::String(flag)) = error.get(ContextKind::InvalidArg) else { return None };
     let long = flag.split_whitespace().next()?.strip_prefix("--")?;
-    let typed = std::env::args_os().skip(1).take_while(|arg| arg != "--").any(|arg| {
-        arg.to_str().is_some_and(|arg| {
-            arg.strip_prefix("--").is_some_and(|rest| rest.split('=').next() == Some(long))
-        })
-    });
-    if typed {
-        return None;
+    let typed_flag = format!("--{long}");
+    let typed_with_value = format!("--{long}=");
+    for arg in std::env::args().skip(1).take_while(|arg| arg != "--") {
+        if arg == typed_flag || arg.starts_with(&typed_with_value) {
+            return None;
+        }
     }
     let variable = find_long_arg(command, long)?.get_env()?.to_str()?;
     std::env::var_os(variable)?;

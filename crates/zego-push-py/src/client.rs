@@ -322,7 +322,7 @@ fn parse_registration(
     .map_err(|error| to_py_err(py, &error.into()))
 }
 
-/// Raises `RuntimeError` that says how to call `register_push_token_async`
+/// Raises `RuntimeError` explaining how to call `register_push_token_async`
 /// when no asyncio event loop runs in this thread. The awaitable is an
 /// `asyncio.Future` bound to the running loop, not a coroutine, so
 /// `asyncio.run(client.register_push_token_async(...))` fails at the call.

@@ -99,10 +99,11 @@ pub(crate) fn parse_token04<'py>(py: Python<'py>, token: &str, secret: &str) -> 
 
 /// Returns whether a callback's signature matches and its timestamp is
 /// within `window_seconds` of `now` (Unix seconds, the system clock by
-/// default). A mismatch, a stale or a non-numeric timestamp returns False,
-/// and so does a timestamp or nonce that is neither a str nor an int that
-/// fits in 64 bits (a bool is rejected), or a signature that is not a str. An empty or whitespace-only secret
-/// raises `ConfigurationError`, because anyone could forge that signature.
+/// default). A mismatch, a stale or a non-numeric timestamp returns False.
+/// So does a timestamp or nonce that is neither a str nor an int that fits
+/// in 64 bits (a bool is rejected), and a signature that is not a str. An
+/// empty or whitespace-only secret raises `ConfigurationError`, because
+/// anyone could forge that signature.
 #[pyfunction]
 #[pyo3(signature = (callback_secret, timestamp, nonce, signature, *, window_seconds = 300, now = None))]
 pub(crate) fn verify_callback_signature(

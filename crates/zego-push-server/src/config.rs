@@ -324,8 +324,8 @@ fn keep_flag_form<A, B>(
 
 impl Args {
     /// Parses the command line and the environment. When one form of a
-    /// secret comes from a flag and the other from the environment, the
-    /// flag wins, as for every other setting; clap alone keeps both.
+    /// secret comes from a flag and the other from the environment, the flag
+    /// wins, as for every other setting. clap alone would keep both.
     pub fn parse_with_precedence() -> Self {
         let matches = Self::command().get_matches();
         let mut args = Self::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());

@@ -659,6 +659,7 @@ mod tests {
             ),
             InputFormat::Jsonl,
         );
+
         assert_eq!(
             reason(&items[0]),
             "invalid row: token and fcm_token have different values; keep one of them"
@@ -667,16 +668,19 @@ mod tests {
             reason(&items[1]),
             "invalid row: user_id is given twice with different values; keep one of them"
         );
+
         let InputItem::Invalid { raw, .. } = &items[0] else { panic!("{items:?}") };
         assert_eq!(raw.token, "", "neither of two different tokens is kept");
         assert_eq!(raw.user_id, "u1", "the other fields are kept");
         let InputItem::Invalid { raw, .. } = &items[1] else { panic!("{items:?}") };
         assert_eq!(raw.user_id, "", "neither of two different user ids is kept");
         assert_eq!(raw.token, "a", "the other fields are kept");
+
         let InputItem::Row { raw, .. } = &items[2] else {
             panic!("the same value twice is accepted: {items:?}")
         };
         assert_eq!(raw.token, "a");
+
         assert_eq!(reason(&items[3]), "invalid row: is not a JSON object");
         assert_eq!(reason(&items[4]), "invalid row: fcm_token must be a string");
         let InputItem::Invalid { raw, .. } = &items[4] else { panic!("{items:?}") };

@@ -62,7 +62,7 @@ pub fn print_summary(print: impl FnOnce() -> Result<(), CliError>) -> Result<(),
     result
 }
 
-/// Returns the line printed at the first signal, which says how to stop at once.
+/// Returns the line printed at the first signal, with how to stop at once.
 fn first_signal_message(signal: Signal) -> &'static str {
     match signal {
         Signal::Interrupt => {

@@ -146,9 +146,9 @@ impl Journal {
     /// Opens or creates the state file at `path` and returns the state of
     /// every row an earlier run recorded. `restart` deletes the file first.
     ///
-    /// A state file for another endpoint is started again for this one
-    /// when every row it records is sent again anyway
-    /// ([`RowState::is_sent_again`]), and rejected otherwise.
+    /// Starts a state file for another endpoint again for this one when
+    /// every row it records is sent again anyway
+    /// ([`RowState::is_sent_again`]), and rejects it otherwise.
     pub fn open(path: &Path, header: &Header, restart: bool) -> Result<(Self, Resumed), CliError> {
         let path_text = path.display().to_string();
         let io_error = |action: &str, error: io::Error| {

@@ -266,7 +266,7 @@ impl Store {
         })?;
         // One direct connection first: the pool's own error on failure is
         // only "timed out", without the cause. sqlx has no connect timeout of
-        // its own, so a port that accepts but never answers would hang here.
+        // its own, so a port that accepts but never replies would hang here.
         let connect = <sqlx::PgConnection as sqlx::Connection>::connect_with(&options);
         let probe = match tokio::time::timeout(POSTGRES_CONNECT_TIMEOUT, connect).await {
             Ok(connected) => {
