@@ -46,12 +46,48 @@ impl Default for CheckpointSettings {
     }
 }
 
-type Deliver = Box<dyn FnOnce(Option<String>) + Send>;
-/// A job runs on the connection, or with `None` only produces its failure.
-type Job = Box<dyn FnOnce(Option<&rusqlite::Connection>) -> (bool, Deliver) + Send>;
+/// A caller's work and the channel its result goes back on.
+trait Job: Send {
+    /// Runs the work on the connection and keeps its result. Returns
+    /// whether it succeeded. The writer may run a job a second time, in a
+    /// new transaction, when another job of the batch failed.
+    fn run(&mut self, connection: &rusqlite::Connection) -> bool;
+    /// Sends the kept result to the caller, or the failure of the
+    /// transaction. A job that never finished a run reports the store closed.
+    fn deliver(self: Box<Self>, transaction_error: Option<String>);
+}
+
+struct Pending<T, F> {
+    work: F,
+    result: Option<Result<T, StoreError>>,
+    reply: tokio::sync::oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T, F> Job for Pending<T, F>
+where
+    T: Send,
+    F: Fn(&rusqlite::Connection) -> Result<T, StoreError> + Send,
+{
+    fn run(&mut self, connection: &rusqlite::Connection) -> bool {
+        self.result = None;
+        let result = (self.work)(connection);
+        let succeeded = result.is_ok();
+        self.result = Some(result);
+        succeeded
+    }
+
+    fn deliver(self: Box<Self>, transaction_error: Option<String>) {
+        let outcome = match (transaction_error, self.result) {
+            (Some(error), _) => Err(StoreError::Transaction(error)),
+            (None, Some(result)) => result,
+            (None, None) => Err(StoreError::Closed),
+        };
+        let _ = self.reply.send(outcome);
+    }
+}
 
 enum Message {
-    Job(Job),
+    Job(Box<dyn Job>),
     Close(tokio::sync::oneshot::Sender<()>),
 }
 
@@ -151,27 +187,17 @@ impl SqliteWriter {
     /// Runs `work` in the writer's next transaction and returns its result
     /// once that transaction is committed. A failed `work` is rolled back
     /// alone; the other jobs of the batch still commit.
+    ///
+    /// `work` may run twice: when a job of the batch fails, the writer rolls
+    /// the batch back and runs every job again, each in its own savepoint.
+    /// So it must change nothing but the database.
     pub(crate) async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+        F: Fn(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let (reply, receive) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move |connection| {
-            let result = match connection {
-                Some(connection) => work(connection),
-                None => Err(StoreError::Closed),
-            };
-            let succeeded = result.is_ok();
-            let deliver: Deliver = Box::new(move |commit_error| {
-                let outcome = match commit_error {
-                    Some(error) => Err(StoreError::Transaction(error)),
-                    None => result,
-                };
-                let _ = reply.send(outcome);
-            });
-            (succeeded, deliver)
-        });
+        let job = Box::new(Pending { work, result: None, reply });
         self.sender.send(Message::Job(job)).map_err(|_| StoreError::Closed)?;
         receive.await.map_err(|_| StoreError::Closed)?
     }
@@ -200,8 +226,8 @@ fn open_connection(path: &Path) -> Result<rusqlite::Connection, StoreError> {
     Ok(connection)
 }
 
-/// Runs the writer thread: takes every job waiting, runs each in a savepoint of
-/// one transaction, commits, then hands out the results.
+/// Runs the writer thread: takes every job waiting and commits them in one
+/// transaction ([`commit_batch`]).
 fn run(
     connection: &rusqlite::Connection,
     receiver: &mpsc::Receiver<Message>,
@@ -307,42 +333,54 @@ fn control(connection: &rusqlite::Connection, sql: &str) -> rusqlite::Result<()>
     connection.prepare_cached(sql)?.execute([]).map(drop)
 }
 
-fn commit_batch(connection: &rusqlite::Connection, jobs: Vec<Job>) {
-    if let Err(error) = control(connection, "BEGIN IMMEDIATE") {
+/// Runs `job` and returns whether it succeeded, or `None` when it panicked.
+/// The thread goes on with the other jobs either way.
+fn run_job(job: &mut dyn Job, connection: &rusqlite::Connection) -> Option<bool> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(connection))).ok()
+}
+
+/// Commits the jobs in one transaction, then hands out their results.
+///
+/// The jobs first run one after another with nothing between them: a
+/// savepoint around each one, needed only to undo a failed job alone, cost
+/// two statements per job and a copy of every page it changed. When a job
+/// fails, the transaction is rolled back and every job runs again, each in
+/// its own savepoint, so that only the failed ones are undone.
+fn commit_batch(connection: &rusqlite::Connection, mut jobs: Vec<Box<dyn Job>>) {
+    let fail_all = |jobs: Vec<Box<dyn Job>>, error: rusqlite::Error| {
         let message = error.to_string();
+        tracing::error!(error = %message, "SQLite write transaction failed");
         for job in jobs {
-            let (_, deliver) = job(None);
-            deliver(Some(message.clone()));
+            job.deliver(Some(message.clone()));
         }
-        return;
+    };
+    if let Err(error) = control(connection, "BEGIN IMMEDIATE") {
+        return fail_all(jobs, error);
     }
-
-    let mut deliveries = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        let _ = control(connection, "SAVEPOINT job");
-        // A job that panics is rolled back and its caller sees the store as
-        // closed, but the thread lives on for the other jobs.
-        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(Some(connection))));
-        let (succeeded, deliver) = if let Ok((succeeded, deliver)) = ran {
-            (succeeded, Some(deliver))
-        } else {
-            tracing::error!("a SQLite write job panicked; its changes are rolled back");
-            (false, None)
-        };
-        if !succeeded {
-            let _ = control(connection, "ROLLBACK TO job");
+    if !jobs.iter_mut().all(|job| run_job(job.as_mut(), connection) == Some(true)) {
+        if let Err(error) =
+            control(connection, "ROLLBACK").and_then(|()| control(connection, "BEGIN IMMEDIATE"))
+        {
+            return fail_all(jobs, error);
         }
-        let _ = control(connection, "RELEASE job");
-        deliveries.extend(deliver);
+        for job in &mut jobs {
+            let _ = control(connection, "SAVEPOINT job");
+            let succeeded = run_job(job.as_mut(), connection).unwrap_or_else(|| {
+                tracing::error!("a SQLite write job panicked; its changes are rolled back");
+                false
+            });
+            if !succeeded {
+                let _ = control(connection, "ROLLBACK TO job");
+            }
+            let _ = control(connection, "RELEASE job");
+        }
     }
-
-    let commit_error = control(connection, "COMMIT").err().map(|error| error.to_string());
-    if commit_error.is_some() {
+    if let Err(error) = control(connection, "COMMIT") {
         let _ = control(connection, "ROLLBACK");
-        tracing::error!(error = ?commit_error, "SQLite commit failed");
+        return fail_all(jobs, error);
     }
-    for deliver in deliveries {
-        deliver(commit_error.clone());
+    for job in jobs {
+        job.deliver(None);
     }
 }
 
@@ -390,6 +428,51 @@ mod tests {
         }
         assert_eq!(failures, 1);
         assert_eq!(count(&writer).await, 6);
+    }
+
+    #[tokio::test]
+    async fn batch_reruns_after_failed_job() {
+        let (_dir, writer) = writer_with_table().await;
+        // A slow job keeps the writer busy, so the three jobs after it queue
+        // up and share the next batch. The test runtime polls spawned tasks in
+        // order, so they queue in this order.
+        let slow = writer.clone();
+        let hold = tokio::spawn(async move {
+            slow.run(|_| {
+                std::thread::sleep(Duration::from_millis(300));
+                Ok(())
+            })
+            .await
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let failing = writer.clone();
+        let failed = tokio::spawn(async move {
+            failing
+                .run(|connection| {
+                    connection.execute("INSERT INTO t (v) VALUES (100)", [])?;
+                    connection.execute("INSERT INTO t (v) VALUES (100)", [])?;
+                    Ok(())
+                })
+                .await
+        });
+        let reading = writer.clone();
+        let seen = tokio::spawn(async move { count_with(&reading).await });
+        let inserting = writer.clone();
+        let inserted = tokio::spawn(async move {
+            inserting.run(|connection| Ok(connection.execute("INSERT INTO t (v) VALUES (5)", [])?)).await
+        });
+
+        hold.await.unwrap().unwrap();
+        assert!(failed.await.unwrap().is_err());
+        assert_eq!(seen.await.unwrap().unwrap(), 0, "a job never sees the changes of a failed one");
+        assert_eq!(inserted.await.unwrap().unwrap(), 1);
+        assert_eq!(count(&writer).await, 1);
+    }
+
+    async fn count_with(writer: &SqliteWriter) -> Result<i64, StoreError> {
+        writer
+            .run(|connection| Ok(connection.query_row("SELECT COUNT(*) FROM t", [], |row| row.get(0))?))
+            .await
     }
 
     #[tokio::test]
