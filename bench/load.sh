@@ -6,13 +6,21 @@
 #
 # Settings, all environment variables:
 #   DURATION=20s           length of each wrk run (wrk syntax: 20s, 2m, 1h)
+#   ROUNDS=3               turns of the server and the guide, one after the
+#                          other; the summary gives the median over them
 #   CONNECTIONS=64         wrk connections for the server-versus-guide runs
 #   THREADS=2              wrk threads
 #   PEAK_CONNECTIONS=1000  wrk connections for the server's peak-RSS run
 #   WRK_TIMEOUT=10s        wrk's per-request timeout (a timed-out request is
 #                          left out of wrk's latency percentiles)
 #   SETTLE_SECONDS=3       wait before each RSS reading that follows start-up or a run
-#   GUIDE_WORKERS          gunicorn sync workers; default 2 * nproc + 1
+#   CPU_LAYOUT=split       split: the program under test (the server, or
+#                          gunicorn and its workers) runs on the first half
+#                          of the CPUs this script may use, and wrk, zego-mock
+#                          and this script on the other half; shared: every
+#                          process may run on every CPU
+#   GUIDE_WORKERS          gunicorn sync workers; default 2 * (CPUs of the
+#                          program under test) + 1, gunicorn's advice
 #   RESULTS_DIR            default bench/results; each run writes a
 #                          timestamped directory there
 #   CARGO_TARGET_DIR       honoured, as in scripts/test.sh
@@ -30,12 +38,13 @@ BENCH_DIR="$REPO_ROOT/bench"
 cd "$REPO_ROOT"
 
 DURATION="${DURATION:-20s}"
+ROUNDS="${ROUNDS:-3}"
 CONNECTIONS="${CONNECTIONS:-64}"
 THREADS="${THREADS:-2}"
+CPU_LAYOUT="${CPU_LAYOUT:-split}"
 PEAK_CONNECTIONS="${PEAK_CONNECTIONS:-1000}"
 WRK_TIMEOUT="${WRK_TIMEOUT:-10s}"
 SETTLE_SECONDS="${SETTLE_SECONDS:-3}"
-GUIDE_WORKERS="${GUIDE_WORKERS:-$((2 * $(nproc) + 1))}"
 RESULTS_DIR="${RESULTS_DIR:-$BENCH_DIR/results}"
 STARTUP_TIMEOUT_SECONDS=60
 
@@ -80,9 +89,60 @@ duration_seconds() {
     esac
 }
 
-for setting in CONNECTIONS THREADS PEAK_CONNECTIONS SETTLE_SECONDS GUIDE_WORKERS; do
+# Prints the CPUs this process may run on, one per line, from a list such as
+# 0-3,6 in /proc/self/status.
+allowed_cpus() {
+    local list range first last cpu
+    local -a ranges
+    list="$(sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' /proc/self/status)"
+    [[ -n $list ]] || return 1
+    IFS=, read -r -a ranges <<<"$list"
+    for range in "${ranges[@]}"; do
+        first=${range%-*}
+        last=${range#*-}
+        for ((cpu = first; cpu <= last; cpu++)); do
+            echo "$cpu"
+        done
+    done
+}
+
+# Commands that start the program under test (ON_PROGRAM) and the load side
+# (ON_LOAD) on their CPUs; empty when every process may use every CPU.
+ON_PROGRAM=()
+ON_LOAD=()
+case "$CPU_LAYOUT" in
+    split)
+        command -v taskset >/dev/null || die "CPU_LAYOUT=split needs taskset (Debian package util-linux); use CPU_LAYOUT=shared without it"
+        mapfile -t CPUS < <(allowed_cpus) || die "cannot read the CPUs this process may use from /proc/self/status"
+        ((${#CPUS[@]} >= 2)) || die "CPU_LAYOUT=split needs at least 2 CPUs, this process may use ${#CPUS[@]}; use CPU_LAYOUT=shared"
+        PROGRAM_CPU_COUNT=$((${#CPUS[@]} / 2))
+        PROGRAM_CPUS="$(IFS=,; echo "${CPUS[*]:0:PROGRAM_CPU_COUNT}")"
+        LOAD_CPUS="$(IFS=,; echo "${CPUS[*]:PROGRAM_CPU_COUNT}")"
+        ON_PROGRAM=(taskset -c "$PROGRAM_CPUS")
+        ON_LOAD=(taskset -c "$LOAD_CPUS")
+        ;;
+    shared)
+        PROGRAM_CPU_COUNT="$(nproc)"
+        ;;
+    *) die "CPU_LAYOUT must be split or shared, got '$CPU_LAYOUT'" ;;
+esac
+GUIDE_WORKERS="${GUIDE_WORKERS:-$((2 * PROGRAM_CPU_COUNT + 1))}"
+
+# Describes the layout for machine.txt and the summary.
+describe_layout() {
+    if [[ $CPU_LAYOUT == split ]]; then
+        echo "split: program under test on CPU $PROGRAM_CPUS; wrk, zego-mock and this script on CPU $LOAD_CPUS"
+    else
+        echo "shared: every process on every CPU"
+    fi
+}
+
+for setting in ROUNDS CONNECTIONS THREADS PEAK_CONNECTIONS SETTLE_SECONDS GUIDE_WORKERS; do
     [[ ${!setting} =~ ^[1-9][0-9]*$ ]] || die "$setting must be a positive integer, got '${!setting}'"
 done
+# register.lua takes a run id of at most 10 characters: the 6 of RUN_TAG, a
+# letter and the round.
+((ROUNDS <= 99)) || die "ROUNDS must be at most 99, got $ROUNDS"
 # Both server runs name their files after the connection count.
 ((CONNECTIONS != PEAK_CONNECTIONS)) ||
     die "PEAK_CONNECTIONS must differ from CONNECTIONS (both are $CONNECTIONS), because each run's files are named after its connection count"
@@ -259,7 +319,7 @@ run_wrk() {
     # wrk runs in the background because bash handles a trapped signal only
     # after a foreground command ends, but interrupts `wait` at once.
     BENCH_RUN_ID="${RUN_TAG}${run_letter}" timeout --kill-after=5 $((DURATION_SECONDS + 60)) \
-        wrk --threads "$THREADS" --connections "$connections" --duration "$DURATION" \
+        "${ON_LOAD[@]}" wrk --threads "$THREADS" --connections "$connections" --duration "$DURATION" \
         --timeout "$WRK_TIMEOUT" --latency --script "$LUA_SCRIPT" \
         "$url/api/register-push-token" >"$out" 2>&1 &
     local wrk_pid=$!
@@ -357,13 +417,20 @@ fi
 echo "==> cargo build --release -p zego-push-server -p zego-mock"
 cargo build --release -p zego-push-server -p zego-mock
 
+# From here on this script, and every process it starts without ON_PROGRAM,
+# stays off the CPUs of the program under test.
+if [[ $CPU_LAYOUT == split ]]; then
+    taskset -p -c "$LOAD_CPUS" $$ >/dev/null || die "taskset cannot move this script to CPU $LOAD_CPUS"
+fi
+
 WORK_DIR="$(mktemp -d -t zego-push-bench.XXXXXX)"
 RUN_DIR="$RESULTS_DIR/$(date -u +%Y%m%d-%H%M%S)"
 mkdir -p "$RUN_DIR"
 
 {
     echo "date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-    echo "command: DURATION=$DURATION CONNECTIONS=$CONNECTIONS THREADS=$THREADS PEAK_CONNECTIONS=$PEAK_CONNECTIONS WRK_TIMEOUT=$WRK_TIMEOUT GUIDE_WORKERS=$GUIDE_WORKERS bench/load.sh"
+    echo "command: DURATION=$DURATION ROUNDS=$ROUNDS CONNECTIONS=$CONNECTIONS THREADS=$THREADS PEAK_CONNECTIONS=$PEAK_CONNECTIONS WRK_TIMEOUT=$WRK_TIMEOUT CPU_LAYOUT=$CPU_LAYOUT GUIDE_WORKERS=$GUIDE_WORKERS bench/load.sh"
+    echo "cpu layout: $(describe_layout)"
     if git rev-parse --git-dir >/dev/null 2>&1; then
         echo "commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- || echo ' (work tree has changes)')"
     else
@@ -380,89 +447,175 @@ cat "$RUN_DIR/machine.txt"
 
 # --- zego-mock --------------------------------------------------------------
 
-RUST_LOG=warn "$MOCK_BIN" --listen 127.0.0.1:0 --app "$APP_ID:$SERVER_SECRET" \
+RUST_LOG=warn "${ON_LOAD[@]}" "$MOCK_BIN" --listen 127.0.0.1:0 --app "$APP_ID:$SERVER_SECRET" \
     >"$RUN_DIR/mock.out" 2>"$RUN_DIR/mock.err" &
 MOCK_PID=$!
 STARTED_PIDS+=("$MOCK_PID")
 MOCK_URL="$(wait_for_url "$RUN_DIR/mock.out" "zego-mock listening on " "$MOCK_PID" zego-mock)"
 echo "==> zego-mock listening on $MOCK_URL"
 
-# --- zego-push-server -------------------------------------------------------
+# --- The two programs under test --------------------------------------------
 
-# All load comes from one address, so the per-address rate limit is off.
-ZEGO_APP_ID="$APP_ID" ZEGO_SERVER_SECRET="$SERVER_SECRET" ZEGO_BASE_URL="$MOCK_URL" RUST_LOG=warn \
-    "$SERVER_BIN" --listen 127.0.0.1:0 --database-url "sqlite://$WORK_DIR/bench.db" \
-    --rate-limit-per-address 0 --rate-limit-per-user 0 \
-    >"$RUN_DIR/server.out" 2>"$RUN_DIR/server.err" &
-SERVER_PID=$!
-STARTED_PIDS+=("$SERVER_PID")
-SERVER_URL="$(wait_for_url "$RUN_DIR/server.out" "zego-push-server listening on " "$SERVER_PID" zego-push-server)"
-echo "==> zego-push-server listening on $SERVER_URL (pid $SERVER_PID)"
+# Starts zego-push-server with a new SQLite registry and sets SERVER_PID and
+# SERVER_URL. All load comes from one address, so the per-address rate
+# limit is off.
+start_server() {
+    local round=$1
+    ZEGO_APP_ID="$APP_ID" ZEGO_SERVER_SECRET="$SERVER_SECRET" ZEGO_BASE_URL="$MOCK_URL" RUST_LOG=warn \
+        "${ON_PROGRAM[@]}" "$SERVER_BIN" --listen 127.0.0.1:0 --database-url "sqlite://$WORK_DIR/bench-r$round.db" \
+        --rate-limit-per-address 0 --rate-limit-per-user 0 \
+        >"$RUN_DIR/server-r$round.out" 2>"$RUN_DIR/server-r$round.err" &
+    SERVER_PID=$!
+    STARTED_PIDS+=("$SERVER_PID")
+    SERVER_URL="$(wait_for_url "$RUN_DIR/server-r$round.out" "zego-push-server listening on " "$SERVER_PID" zego-push-server)"
+    echo "==> round $round: zego-push-server listening on $SERVER_URL (pid $SERVER_PID)"
+}
 
-sleep "$SETTLE_SECONDS"
-SERVER_IDLE_KIB="$(tree_rss_kib "$SERVER_PID")"
-echo "==> server idle RSS: $(kib_to_mib "$SERVER_IDLE_KIB") MiB"
+# Starts the guide's code under gunicorn and sets GUIDE_PID, GUIDE_URL and
+# GUIDE_WORKER_PIDS. gunicorn prints the bound address, with the port it
+# picked, in its "Listening at:" line at log level info.
+start_guide() {
+    local round=$1
+    ZEGO_APP_ID="$APP_ID" ZEGO_SERVER_SECRET="$SERVER_SECRET" ZEGO_BASE_URL="$MOCK_URL" \
+        "${ON_PROGRAM[@]}" "$VENV_DIR/bin/gunicorn" --chdir "$BENCH_DIR" --worker-class sync --workers "$GUIDE_WORKERS" \
+        --bind 127.0.0.1:0 --log-level info --graceful-timeout 5 guide_app:app \
+        >"$RUN_DIR/guide-r$round.out" 2>"$RUN_DIR/guide-r$round.err" &
+    GUIDE_PID=$!
+    STARTED_PIDS+=("$GUIDE_PID")
+    GUIDE_URL="$(wait_for_url "$RUN_DIR/guide-r$round.err" "Listening at: " "$GUIDE_PID" gunicorn)"
+    echo "==> round $round: guide app (gunicorn, $GUIDE_WORKERS sync workers) listening on $GUIDE_URL (pid $GUIDE_PID)"
+    sleep "$SETTLE_SECONDS"
+    # The master stops its workers. They are listed too, so that cleanup
+    # stops them if the master dies.
+    mapfile -t GUIDE_WORKER_PIDS < <(pgrep -P "$GUIDE_PID" || true)
+    ((${#GUIDE_WORKER_PIDS[@]} == GUIDE_WORKERS)) ||
+        die "gunicorn runs ${#GUIDE_WORKER_PIDS[@]} workers, expected $GUIDE_WORKERS; see $RUN_DIR/guide-r$round.err"
+    STARTED_PIDS+=("${GUIDE_WORKER_PIDS[@]}")
+}
 
-run_wrk server-c"$CONNECTIONS" "$SERVER_URL" "$CONNECTIONS" a "$SERVER_PID"
-SERVER_FILE="$RUN_DIR/server-c$CONNECTIONS.txt"
-mock_counts="$(count_mock_calls server-c"$CONNECTIONS")"
-read -r SERVER_MOCK_OK SERVER_MOCK_REJECTED <<<"$mock_counts"
-sleep "$SETTLE_SECONDS"
-SERVER_AFTER_KIB="$(tree_rss_kib "$SERVER_PID")"
+stop_guide() {
+    local pid
+    stop_started "$GUIDE_PID"
+    for pid in "${GUIDE_WORKER_PIDS[@]}"; do
+        stop_started "$pid"
+    done
+}
 
-run_wrk server-c"$PEAK_CONNECTIONS" "$SERVER_URL" "$PEAK_CONNECTIONS" b "$SERVER_PID"
-PEAK_FILE="$RUN_DIR/server-c$PEAK_CONNECTIONS.txt"
-mock_counts="$(count_mock_calls server-c"$PEAK_CONNECTIONS")"
-read -r PEAK_MOCK_OK PEAK_MOCK_REJECTED <<<"$mock_counts"
-sleep "$SETTLE_SECONDS"
-SERVER_AFTER_PEAK_KIB="$(tree_rss_kib "$SERVER_PID")"
+# --- Rounds -----------------------------------------------------------------
 
-# The server stops before the guide starts, so the two never share the CPU.
-stop_started "$SERVER_PID"
+# The server and the guide take turns, ROUNDS times, so that a slow phase
+# of the machine falls on both. Only one of them runs at a time. The first
+# round also reads the idle RSS of both and makes the server's
+# PEAK_CONNECTIONS run.
+SERVER_FILES=()
+GUIDE_FILES=()
+SERVER_MOCK_REJECTED=0
+GUIDE_MOCK_REJECTED=0
+for ((round = 1; round <= ROUNDS; round++)); do
+    start_server "$round"
+    if ((round == 1)); then
+        sleep "$SETTLE_SECONDS"
+        SERVER_IDLE_KIB="$(tree_rss_kib "$SERVER_PID")"
+        echo "==> server idle RSS: $(kib_to_mib "$SERVER_IDLE_KIB") MiB"
+    fi
+    label="server-c$CONNECTIONS-r$round"
+    run_wrk "$label" "$SERVER_URL" "$CONNECTIONS" "a$round" "$SERVER_PID"
+    SERVER_FILES+=("$RUN_DIR/$label.txt")
+    read -r ok rejected <<<"$(count_mock_calls "$label")"
+    echo "$ok" >"$RUN_DIR/$label.mock-ok"
+    SERVER_MOCK_REJECTED=$((SERVER_MOCK_REJECTED + rejected))
+    if ((round == 1)); then
+        sleep "$SETTLE_SECONDS"
+        SERVER_AFTER_KIB="$(tree_rss_kib "$SERVER_PID")"
+        run_wrk server-c"$PEAK_CONNECTIONS" "$SERVER_URL" "$PEAK_CONNECTIONS" b "$SERVER_PID"
+        PEAK_FILE="$RUN_DIR/server-c$PEAK_CONNECTIONS.txt"
+        read -r PEAK_MOCK_OK PEAK_MOCK_REJECTED <<<"$(count_mock_calls server-c"$PEAK_CONNECTIONS")"
+        sleep "$SETTLE_SECONDS"
+        SERVER_AFTER_PEAK_KIB="$(tree_rss_kib "$SERVER_PID")"
+    fi
+    stop_started "$SERVER_PID"
 
-# --- The guide's code under gunicorn ----------------------------------------
-
-# gunicorn prints the bound address, with the port it picked, in its
-# "Listening at:" line at log level info.
-ZEGO_APP_ID="$APP_ID" ZEGO_SERVER_SECRET="$SERVER_SECRET" ZEGO_BASE_URL="$MOCK_URL" \
-    "$VENV_DIR/bin/gunicorn" --chdir "$BENCH_DIR" --worker-class sync --workers "$GUIDE_WORKERS" \
-    --bind 127.0.0.1:0 --log-level info --graceful-timeout 5 guide_app:app \
-    >"$RUN_DIR/guide.out" 2>"$RUN_DIR/guide.err" &
-GUIDE_PID=$!
-STARTED_PIDS+=("$GUIDE_PID")
-GUIDE_URL="$(wait_for_url "$RUN_DIR/guide.err" "Listening at: " "$GUIDE_PID" gunicorn)"
-echo "==> guide app (gunicorn, $GUIDE_WORKERS sync workers) listening on $GUIDE_URL (pid $GUIDE_PID)"
-
-sleep "$SETTLE_SECONDS"
-# The master stops its workers. They are listed too, so that cleanup stops
-# them if the master dies.
-mapfile -t GUIDE_WORKER_PIDS < <(pgrep -P "$GUIDE_PID" || true)
-((${#GUIDE_WORKER_PIDS[@]} == GUIDE_WORKERS)) ||
-    die "gunicorn runs ${#GUIDE_WORKER_PIDS[@]} workers, expected $GUIDE_WORKERS; see $RUN_DIR/guide.err"
-STARTED_PIDS+=("${GUIDE_WORKER_PIDS[@]}")
-GUIDE_IDLE_KIB="$(tree_rss_kib "$GUIDE_PID")"
-echo "==> guide idle RSS (master and workers): $(kib_to_mib "$GUIDE_IDLE_KIB") MiB"
-
-run_wrk guide-c"$CONNECTIONS" "$GUIDE_URL" "$CONNECTIONS" c "$GUIDE_PID"
-GUIDE_FILE="$RUN_DIR/guide-c$CONNECTIONS.txt"
-mock_counts="$(count_mock_calls guide-c"$CONNECTIONS")"
-read -r GUIDE_MOCK_OK GUIDE_MOCK_REJECTED <<<"$mock_counts"
-
-stop_started "$GUIDE_PID"
-for pid in "${GUIDE_WORKER_PIDS[@]}"; do
-    stop_started "$pid"
+    start_guide "$round"
+    if ((round == 1)); then
+        GUIDE_IDLE_KIB="$(tree_rss_kib "$GUIDE_PID")"
+        echo "==> guide idle RSS (master and workers): $(kib_to_mib "$GUIDE_IDLE_KIB") MiB"
+    fi
+    label="guide-c$CONNECTIONS-r$round"
+    run_wrk "$label" "$GUIDE_URL" "$CONNECTIONS" "c$round" "$GUIDE_PID"
+    GUIDE_FILES+=("$RUN_DIR/$label.txt")
+    read -r ok rejected <<<"$(count_mock_calls "$label")"
+    echo "$ok" >"$RUN_DIR/$label.mock-ok"
+    GUIDE_MOCK_REJECTED=$((GUIDE_MOCK_REJECTED + rejected))
+    stop_guide
 done
 
 # --- Summary ----------------------------------------------------------------
 
-SERVER_RPS="$(requests_per_second "$SERVER_FILE")"
-GUIDE_RPS="$(requests_per_second "$GUIDE_FILE")"
-SERVER_OK_RPS="$(successes_per_second "$SERVER_FILE")"
-GUIDE_OK_RPS="$(successes_per_second "$GUIDE_FILE")"
+# Prints the median of the numbers given as arguments: the middle one, or
+# the mean of the two middle ones when the count is even.
+median() {
+    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
+        if (NR % 2) print v[(NR + 1) / 2]; else printf "%.10g\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# Prints the median over wrk output FILES of what command MEASURE prints for
+# each file, with the extra arguments after --.
+median_of() {
+    local measure=$1 file values=()
+    shift
+    local files=() extra=()
+    while (($#)) && [[ $1 != -- ]]; do
+        files+=("$1")
+        shift
+    done
+    (($#)) && shift
+    extra=("$@")
+    for file in "${files[@]}"; do
+        values+=("$("$measure" "$file" "${extra[@]}")")
+    done
+    median "${values[@]}"
+}
+
+mock_ok_sum() {
+    local file total=0
+    for file in "$@"; do
+        total=$((total + $(cat "${file%.txt}.mock-ok")))
+    done
+    echo "$total"
+}
+
+sum_of() {
+    local measure=$1 key=$2 file total=0
+    shift 2
+    for file in "$@"; do
+        total=$((total + $("$measure" "$file" "$key")))
+    done
+    echo "$total"
+}
+
+socket_errors_sum() {
+    local file total=0
+    for file in "$@"; do
+        total=$((total + $(socket_errors "$file")))
+    done
+    echo "$total"
+}
+
+latency_us() {
+    bench_value "$1" "$2"
+}
+
+max_latency_us() {
+    local file
+    for file in "$@"; do
+        bench_value "$file" max_us
+    done | sort -g | tail -n1
+}
+
 PEAK_RPS="$(requests_per_second "$PEAK_FILE")"
-SERVER_PEAK_C_KIB="$(cat "$RUN_DIR/server-c$CONNECTIONS.peak-rss-kib")"
+SERVER_PEAK_C_KIB="$(cat "$RUN_DIR/server-c$CONNECTIONS-r1.peak-rss-kib")"
 SERVER_PEAK_KIB="$(cat "$RUN_DIR/server-c$PEAK_CONNECTIONS.peak-rss-kib")"
-GUIDE_PEAK_KIB="$(cat "$RUN_DIR/guide-c$CONNECTIONS.peak-rss-kib")"
+GUIDE_PEAK_KIB="$(cat "$RUN_DIR/guide-c$CONNECTIONS-r1.peak-rss-kib")"
 
 ratio() {
     awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3g", a / b; else print "n/a" }'
@@ -481,8 +634,20 @@ kib_to_mb() {
     awk -v kib="$1" 'BEGIN { printf "%.1f", kib * 1024 / 1e6 }'
 }
 
+ms() {
+    awk -v us="$1" 'BEGIN { printf "%.2f", us / 1000 }'
+}
+
+SERVER_RPS="$(median_of requests_per_second "${SERVER_FILES[@]}")"
+GUIDE_RPS="$(median_of requests_per_second "${GUIDE_FILES[@]}")"
+SERVER_OK_RPS="$(median_of successes_per_second "${SERVER_FILES[@]}")"
+GUIDE_OK_RPS="$(median_of successes_per_second "${GUIDE_FILES[@]}")"
 THROUGHPUT_RATIO="$(ratio "$SERVER_OK_RPS" "$GUIDE_OK_RPS")"
-P99_RATIO="$(ratio "$(bench_value "$SERVER_FILE" p99_us)" "$(bench_value "$GUIDE_FILE" p99_us)")"
+SERVER_P99_US="$(median_of latency_us "${SERVER_FILES[@]}" -- p99_us)"
+GUIDE_P99_US="$(median_of latency_us "${GUIDE_FILES[@]}" -- p99_us)"
+P99_RATIO="$(ratio "$SERVER_P99_US" "$GUIDE_P99_US")"
+SERVER_CPU_US="$(median_of cpu_us_per_request "${SERVER_FILES[@]}" -- 1)"
+GUIDE_CPU_US="$(median_of cpu_us_per_request "${GUIDE_FILES[@]}" -- 1)"
 
 row() {
     printf '%-40s %14s %14s %12s\n' "$@"
@@ -490,36 +655,50 @@ row() {
 
 {
     echo
-    echo "Summary: $CONNECTIONS connections, $THREADS wrk threads, $DURATION per run"
+    echo "Summary: $CONNECTIONS connections, $THREADS wrk threads, $ROUNDS rounds of $DURATION for each program"
+    echo "CPU layout: $(describe_layout)"
+    echo "Each row is the median over the rounds, except the sums and the RSS of round 1."
     row "" "server" "guide" "server/guide"
     row "responses/s, any status" "$SERVER_RPS" "$GUIDE_RPS" "$(ratio "$SERVER_RPS" "$GUIDE_RPS")"
     row "2xx responses/s" "$SERVER_OK_RPS" "$GUIDE_OK_RPS" "$THROUGHPUT_RATIO"
     for percentile in 50 90 99; do
-        row "p$percentile latency (ms)" "$(latency_ms "$SERVER_FILE" p${percentile}_us)" \
-            "$(latency_ms "$GUIDE_FILE" p${percentile}_us)" \
-            "$(ratio "$(bench_value "$SERVER_FILE" p${percentile}_us)" "$(bench_value "$GUIDE_FILE" p${percentile}_us)")"
+        server_us="$(median_of latency_us "${SERVER_FILES[@]}" -- p${percentile}_us)"
+        guide_us="$(median_of latency_us "${GUIDE_FILES[@]}" -- p${percentile}_us)"
+        row "p$percentile latency (ms)" "$(ms "$server_us")" "$(ms "$guide_us")" "$(ratio "$server_us" "$guide_us")"
     done
-    row "max latency (ms)" "$(latency_ms "$SERVER_FILE" max_us)" "$(latency_ms "$GUIDE_FILE" max_us)" ""
-    row "requests completed" "$(bench_value "$SERVER_FILE" requests)" "$(bench_value "$GUIDE_FILE" requests)" ""
-    row "non-2xx responses" "$(bench_value "$SERVER_FILE" non_2xx)" "$(bench_value "$GUIDE_FILE" non_2xx)" ""
-    row "socket errors and timeouts" "$(socket_errors "$SERVER_FILE")" "$(socket_errors "$GUIDE_FILE")" ""
-    row "zego-mock calls ok / rejected" "$SERVER_MOCK_OK / $SERVER_MOCK_REJECTED" "$GUIDE_MOCK_OK / $GUIDE_MOCK_REJECTED" ""
-    row "CPU time per request (us)" "$(cpu_us_per_request "$SERVER_FILE" 1)" "$(cpu_us_per_request "$GUIDE_FILE" 1)" \
-        "$(ratio "$(cpu_us_per_request "$SERVER_FILE" 1)" "$(cpu_us_per_request "$GUIDE_FILE" 1)")"
-    row "zego-mock CPU time per request (us)" "$(cpu_us_per_request "$SERVER_FILE" 2)" "$(cpu_us_per_request "$GUIDE_FILE" 2)" ""
+    row "max latency over all rounds (ms)" "$(ms "$(max_latency_us "${SERVER_FILES[@]}")")" \
+        "$(ms "$(max_latency_us "${GUIDE_FILES[@]}")")" ""
+    row "requests completed, sum" "$(sum_of bench_value requests "${SERVER_FILES[@]}")" "$(sum_of bench_value requests "${GUIDE_FILES[@]}")" ""
+    row "non-2xx responses, sum" "$(sum_of bench_value non_2xx "${SERVER_FILES[@]}")" "$(sum_of bench_value non_2xx "${GUIDE_FILES[@]}")" ""
+    row "socket errors and timeouts, sum" "$(socket_errors_sum "${SERVER_FILES[@]}")" "$(socket_errors_sum "${GUIDE_FILES[@]}")" ""
+    row "zego-mock calls ok / rejected, sum" "$(mock_ok_sum "${SERVER_FILES[@]}") / $SERVER_MOCK_REJECTED" \
+        "$(mock_ok_sum "${GUIDE_FILES[@]}") / $GUIDE_MOCK_REJECTED" ""
+    row "CPU time per request (us)" "$SERVER_CPU_US" "$GUIDE_CPU_US" "$(ratio "$SERVER_CPU_US" "$GUIDE_CPU_US")"
+    row "zego-mock CPU time per request (us)" "$(median_of cpu_us_per_request "${SERVER_FILES[@]}" -- 2)" \
+        "$(median_of cpu_us_per_request "${GUIDE_FILES[@]}" -- 2)" ""
     row "RSS idle (MiB)" "$(kib_to_mib "$SERVER_IDLE_KIB")" "$(kib_to_mib "$GUIDE_IDLE_KIB")" ""
     row "RSS peak under load (MiB)" "$(kib_to_mib "$SERVER_PEAK_C_KIB")" "$(kib_to_mib "$GUIDE_PEAK_KIB")" ""
     row "RSS after load (MiB)" "$(kib_to_mib "$SERVER_AFTER_KIB")" "" ""
     echo "(guide RSS and CPU: sums over the gunicorn master and its $GUIDE_WORKERS workers;"
     echo " CPU time is user plus system time during the wrk run, divided by the requests wrk completed)"
     echo
-    echo "Server with $PEAK_CONNECTIONS connections: $PEAK_RPS responses/s ($(successes_per_second "$PEAK_FILE") 2xx)," \
+    echo "Rounds (2xx responses/s and p99 latency):"
+    for ((index = 0; index < ROUNDS; index++)); do
+        server_file="${SERVER_FILES[index]}"
+        guide_file="${GUIDE_FILES[index]}"
+        echo "  round $((index + 1)): server $(successes_per_second "$server_file")/s, p99 $(latency_ms "$server_file" p99_us) ms;" \
+            "guide $(successes_per_second "$guide_file")/s, p99 $(latency_ms "$guide_file" p99_us) ms;" \
+            "throughput ratio $(ratio "$(successes_per_second "$server_file")" "$(successes_per_second "$guide_file")")," \
+            "p99 ratio $(ratio "$(bench_value "$server_file" p99_us)" "$(bench_value "$guide_file" p99_us)")"
+    done
+    echo
+    echo "Server with $PEAK_CONNECTIONS connections (round 1): $PEAK_RPS responses/s ($(successes_per_second "$PEAK_FILE") 2xx)," \
         "p99 $(latency_ms "$PEAK_FILE" p99_us) ms, $(bench_value "$PEAK_FILE" non_2xx) non-2xx," \
         "$(socket_errors "$PEAK_FILE") socket errors and timeouts," \
         "zego-mock calls ok / rejected $PEAK_MOCK_OK / $PEAK_MOCK_REJECTED," \
         "peak RSS $(kib_to_mib "$SERVER_PEAK_KIB") MiB, RSS after $(kib_to_mib "$SERVER_AFTER_PEAK_KIB") MiB"
     echo
-    echo "Targets:"
+    echo "Targets (medians over the rounds):"
     echo "  throughput (2xx responses/s) at least 20x the guide's: ${THROUGHPUT_RATIO}x, $(verdict "$THROUGHPUT_RATIO" '>=' 20)"
     echo "  p99 at most 0.1x the guide's: ${P99_RATIO}x, $(verdict "$P99_RATIO" '<=' 0.1)"
     echo "  idle RSS under 30 MB: $(kib_to_mb "$SERVER_IDLE_KIB") MB, $(verdict "$(kib_to_mb "$SERVER_IDLE_KIB")" '<' 30)"
@@ -535,7 +714,7 @@ row() {
 
 # A run with failed requests measured something other than registrations.
 failures=0
-for file in "$SERVER_FILE" "$PEAK_FILE" "$GUIDE_FILE"; do
+for file in "${SERVER_FILES[@]}" "$PEAK_FILE" "${GUIDE_FILES[@]}"; do
     if (($(bench_value "$file" non_2xx) + $(socket_errors "$file") > 0)); then
         echo "load.sh: warning: $(basename "$file") has failed requests, so its latencies mix in error replies; see the .err logs in $RUN_DIR" >&2
         failures=1
