@@ -259,9 +259,10 @@ fn run(
         // on one CPU in bench/load.sh, batches grew from about 11 to 60 jobs
         // and the server's CPU time per registration fell from 54 to 49 µs.
         // On two CPUs shared with wrk and zego-mock, the same yield made
-        // batches only a little larger and cost 8 % of the throughput, so
-        // it is left out there. After a batch of one job (light load) there
-        // is no yield, so a lone request's write waits no longer.
+        // batches only a little larger and cost 8 to 19 % of the
+        // throughput, so it is left out there. After a batch of one job
+        // (light load) there is no yield, so a lone request's write waits
+        // no longer.
         if one_cpu && previous_batch > 1 {
             std::thread::yield_now();
         }
