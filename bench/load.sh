@@ -148,7 +148,17 @@ done
     die "PEAK_CONNECTIONS must differ from CONNECTIONS (both are $CONNECTIONS), because each run's files are named after its connection count"
 DURATION_SECONDS="$(duration_seconds "$DURATION")" || die "DURATION must look like 20s, 2m or 1h, got '$DURATION'"
 [[ $DURATION_SECONDS =~ ^[1-9][0-9]*$ ]] || die "DURATION must look like 20s, 2m or 1h, got '$DURATION'"
-duration_seconds "$WRK_TIMEOUT" >/dev/null || die "WRK_TIMEOUT must look like 10s, got '$WRK_TIMEOUT'"
+WRK_TIMEOUT_SECONDS="$(duration_seconds "$WRK_TIMEOUT")" || die "WRK_TIMEOUT must look like 10s, got '$WRK_TIMEOUT'"
+[[ $WRK_TIMEOUT_SECONDS =~ ^[1-9][0-9]*$ ]] || die "WRK_TIMEOUT must be at least 1s, got '$WRK_TIMEOUT'"
+# wrk needs a connection per thread.
+for setting in CONNECTIONS PEAK_CONNECTIONS; do
+    ((THREADS <= ${!setting})) || die "$setting (${!setting}) must be at least THREADS ($THREADS), because each wrk thread needs a connection"
+done
+for tool in curl pgrep lscpu; do
+    command -v "$tool" >/dev/null || die "$tool is missing; install it (Debian packages curl, procps, util-linux)"
+done
+# The machine's CPU count, read before the script moves itself to the load CPUs.
+MACHINE_CPUS="$(nproc)"
 
 # --- Process bookkeeping ----------------------------------------------------
 
@@ -429,14 +439,14 @@ mkdir -p "$RUN_DIR"
 
 {
     echo "date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-    echo "command: DURATION=$DURATION ROUNDS=$ROUNDS CONNECTIONS=$CONNECTIONS THREADS=$THREADS PEAK_CONNECTIONS=$PEAK_CONNECTIONS WRK_TIMEOUT=$WRK_TIMEOUT CPU_LAYOUT=$CPU_LAYOUT GUIDE_WORKERS=$GUIDE_WORKERS bench/load.sh"
+    echo "command: DURATION=$DURATION ROUNDS=$ROUNDS SETTLE_SECONDS=$SETTLE_SECONDS CONNECTIONS=$CONNECTIONS THREADS=$THREADS PEAK_CONNECTIONS=$PEAK_CONNECTIONS WRK_TIMEOUT=$WRK_TIMEOUT CPU_LAYOUT=$CPU_LAYOUT GUIDE_WORKERS=$GUIDE_WORKERS bench/load.sh"
     echo "cpu layout: $(describe_layout)"
     if git rev-parse --git-dir >/dev/null 2>&1; then
         echo "commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- || echo ' (work tree has changes)')"
     else
         echo "commit: unknown (not a git work tree)"
     fi
-    echo "cpu: $(lscpu | sed -n 's/^Model name: *//p' | head -n1) (family $(lscpu | sed -n 's/^CPU family: *//p'), model $(lscpu | sed -n 's/^Model: *//p')), nproc $(nproc)"
+    echo "cpu: $(lscpu | sed -n 's/^Model name: *//p' | head -n1) (family $(lscpu | sed -n 's/^CPU family: *//p'), model $(lscpu | sed -n 's/^Model: *//p')), $MACHINE_CPUS CPUs usable by this script"
     echo "memory: $(free -h | awk '/^Mem:/ { print $2 }')"
     echo "os: $(. /etc/os-release && echo "$PRETTY_NAME"), kernel $(uname -r)"
     echo "wrk: $(wrk --version 2>&1 | head -n1)"
@@ -622,17 +632,25 @@ ratio() {
     awk -v a="$1" -v b="$2" -v digits="${3:-3}" 'BEGIN { if (b > 0) printf "%." digits "g", a / b; else print "n/a" }'
 }
 
-# Prints "met" or "NOT met" for the comparison "A OP B" (OP is >=, <= or <).
+# Prints "met" or "NOT met" for the comparison "A OP B" (OP is >=, <= or <),
+# or "not checked" when A is not a number (a ratio with a zero divisor).
 verdict() {
     awk -v a="$1" -v op="$2" -v b="$3" 'BEGIN {
-        ok = (op == ">=") ? a >= b : (op == "<=") ? a <= b : a < b
+        if (a !~ /^[0-9.eE+-]+$/) { print "not checked"; exit }
+        ok = (op == ">=") ? a + 0 >= b + 0 : (op == "<=") ? a + 0 <= b + 0 : a + 0 < b + 0
         print ok ? "met" : "NOT met"
     }'
 }
 
-# The targets are written in MB and are checked with 1 MB = 10^6 bytes.
+# The targets are written in MB and are checked with 1 MB = 10^6 bytes, on
+# the unrounded value with DIGITS 10.
 kib_to_mb() {
-    awk -v kib="$1" 'BEGIN { printf "%.1f", kib * 1024 / 1e6 }'
+    awk -v kib="$1" -v digits="${2:-1}" 'BEGIN { printf "%." digits "f", kib * 1024 / 1e6 }'
+}
+
+# Prints a ratio with an x after it, or n/a alone.
+times() {
+    if [[ $1 == n/a ]]; then echo "n/a"; else echo "${1}x"; fi
 }
 
 ms() {
@@ -659,7 +677,7 @@ row() {
 
 {
     echo
-    echo "Summary: $CONNECTIONS connections, $THREADS wrk threads, $ROUNDS rounds of $DURATION for each program"
+    echo "Summary: $CONNECTIONS connections, $THREADS wrk threads, $DURATION per run, $ROUNDS round(s) for each program"
     echo "CPU layout: $(describe_layout)"
     echo "Each row is the median over the rounds, except the sums and the RSS of round 1."
     row "" "server" "guide" "server/guide"
@@ -703,11 +721,11 @@ row() {
         "peak RSS $(kib_to_mib "$SERVER_PEAK_KIB") MiB, RSS after $(kib_to_mib "$SERVER_AFTER_PEAK_KIB") MiB"
     echo
     echo "Targets (medians over the rounds):"
-    echo "  throughput (2xx responses/s) at least 20x the guide's: ${THROUGHPUT_RATIO}x, $(verdict "$THROUGHPUT_RATIO_EXACT" '>=' 20)"
-    echo "  p99 at most 0.1x the guide's: ${P99_RATIO}x, $(verdict "$P99_RATIO_EXACT" '<=' 0.1)"
-    echo "  idle RSS under 30 MB: $(kib_to_mb "$SERVER_IDLE_KIB") MB, $(verdict "$(kib_to_mb "$SERVER_IDLE_KIB")" '<' 30)"
+    echo "  throughput (2xx responses/s) at least 20x the guide's: $(times "$THROUGHPUT_RATIO"), $(verdict "$THROUGHPUT_RATIO_EXACT" '>=' 20)"
+    echo "  p99 at most 0.1x the guide's: $(times "$P99_RATIO"), $(verdict "$P99_RATIO_EXACT" '<=' 0.1)"
+    echo "  idle RSS under 30 MB: $(kib_to_mb "$SERVER_IDLE_KIB") MB, $(verdict "$(kib_to_mb "$SERVER_IDLE_KIB" 10)" '<' 30)"
     if ((PEAK_CONNECTIONS == 1000)); then
-        echo "  RSS under 100 MB with 1000 connections: $(kib_to_mb "$SERVER_PEAK_KIB") MB, $(verdict "$(kib_to_mb "$SERVER_PEAK_KIB")" '<' 100)"
+        echo "  RSS under 100 MB with 1000 connections: $(kib_to_mb "$SERVER_PEAK_KIB") MB, $(verdict "$(kib_to_mb "$SERVER_PEAK_KIB" 10)" '<' 100)"
     else
         echo "  RSS under 100 MB with 1000 connections: not checked (PEAK_CONNECTIONS is $PEAK_CONNECTIONS); $(kib_to_mb "$SERVER_PEAK_KIB") MB with $PEAK_CONNECTIONS"
     fi
@@ -720,7 +738,7 @@ row() {
 failures=0
 for file in "${SERVER_FILES[@]}" "$PEAK_FILE" "${GUIDE_FILES[@]}"; do
     if (($(bench_value "$file" non_2xx) + $(socket_errors "$file") > 0)); then
-        echo "load.sh: warning: $(basename "$file") has failed requests, so its latencies mix in error replies; see the .err logs in $RUN_DIR" >&2
+        echo "load.sh: warning: $(basename "$file") has failed requests: its latencies include error replies but leave out timeouts; see the .err logs in $RUN_DIR" >&2
         failures=1
     fi
 done
