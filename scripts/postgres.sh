@@ -27,8 +27,12 @@
 #   postgres.log  the server log
 #   cluster-user  the name of the cluster's superuser, which marks a cluster
 #                 created by this script
+#   ca.crt, ca.key
+#                 the test CA. Tests pass ca.crt as sslrootcert to check the
+#                 server's certificate with sslmode=verify-full.
 #   server.crt, server.key
-#                 the self-signed TLS certificate the server offers
+#                 the TLS certificate the server offers, for IP 127.0.0.1 and
+#                 signed by the test CA
 #
 # The cluster outlives `stop`, so a later `start` reuses it, and the database
 # zego_push_test still contains whatever earlier tests left in it.
@@ -256,22 +260,81 @@ wait_until_ready() {
     done
 }
 
-# Turns on TLS with a self-signed certificate in DIR, so that the tests can
-# check encrypted connections. ALTER SYSTEM and a reload also reach a server
-# that was started before this setting existed.
+# Moves KEY.new and CERT.new, which openssl wrote, to KEY and CERT, key first.
+# A failed or interrupted openssl run then never leaves both final names
+# behind, so the next start makes a new pair instead of keeping a broken one.
+install_key_pair() {
+    local cert="$1" key="$2"
+    run_as_cluster_user chmod 600 "$key.new"
+    mv -f "$key.new" "$key"
+    mv -f "$cert.new" "$cert"
+}
+
+# Creates the test CA: ca.key and the self-signed ca.crt, which the tests pass
+# as sslrootcert to check the server's certificate with sslmode=verify-full.
+create_ca() {
+    local ca_cert="$1" ca_key="$2"
+    echo "Creating a test CA for the TLS certificate in $dir."
+    run_as_cluster_user openssl req -x509 -newkey rsa:2048 -nodes -days 3650 \
+        -subj '/CN=zego-push test CA' \
+        -addext basicConstraints=critical,CA:TRUE \
+        -addext keyUsage=critical,keyCertSign,cRLSign \
+        -keyout "$ca_key.new" -out "$ca_cert.new" 2>"$dir/openssl.log" ||
+        die "openssl could not create the test CA; see $dir/openssl.log"
+    install_key_pair "$ca_cert" "$ca_key"
+}
+
+# Creates the server's key and a leaf certificate for 127.0.0.1, signed by the
+# test CA. rustls rejects a server certificate that is itself a CA
+# (CaUsedAsEndEntity), and checks the host against the subjectAltName only.
+# The extensions go into the request, and -copy_extensions copies them into
+# the certificate, which needs OpenSSL 3.0 or later.
+create_server_cert() {
+    local cert="$1" key="$2" ca_cert="$3" ca_key="$4"
+    echo "Creating the server's TLS certificate for 127.0.0.1 in $dir, signed by the test CA."
+    {
+        run_as_cluster_user openssl req -new -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 \
+            -addext basicConstraints=critical,CA:FALSE \
+            -addext keyUsage=critical,digitalSignature,keyEncipherment \
+            -addext extendedKeyUsage=serverAuth \
+            -addext subjectAltName=IP:127.0.0.1 \
+            -keyout "$key.new" |
+            run_as_cluster_user openssl x509 -req -days 3650 -CA "$ca_cert" -CAkey "$ca_key" \
+                -copy_extensions copyall -out "$cert.new"
+    } 2>"$dir/openssl.log" ||
+        die "openssl could not create the server's certificate; see $dir/openssl.log"
+    install_key_pair "$cert" "$key"
+}
+
+# Turns on TLS in DIR with a server certificate signed by a test CA, so that
+# the tests can check encrypted connections, verify-full included. ALTER SYSTEM
+# and a reload also reach a server that was started before this setting
+# existed, and a reload makes the server read new certificate files.
 enable_tls() {
     local port cert="$dir/server.crt" key="$dir/server.key"
+    local ca_cert="$dir/ca.crt" ca_key="$dir/ca.key"
     port="$(read_port)"
     [[ $dir != *\'* ]] || die "$dir contains a single quote, which the TLS settings cannot hold; pick another DIR"
-    if [[ ! -f "$cert" || ! -f "$key" ]]; then
+    if [[ ! -f "$ca_cert" || ! -f "$cert" || ! -f "$key" ]]; then
         command -v openssl >/dev/null ||
             die "openssl is missing; install the Debian package openssl, then retry"
-        echo "Creating a self-signed TLS certificate in $dir."
-        run_as_cluster_user openssl req -x509 -newkey rsa:2048 -nodes -days 3650 \
-            -subj /CN=127.0.0.1 -keyout "$key" -out "$cert" 2>"$dir/openssl.log" ||
-            die "openssl could not create the certificate; see $dir/openssl.log"
-        run_as_cluster_user chmod 600 "$key"
     fi
+
+    if [[ ! -f "$ca_cert" ]]; then
+        # Earlier versions of this script made a self-signed server.crt,
+        # which rustls rejects with sslmode=verify-full.
+        if [[ -f "$cert" || -f "$key" ]]; then
+            echo "No test CA in $dir, so server.crt is the self-signed certificate of an older version of this script; replacing it with one signed by a new test CA."
+            rm -f "$cert" "$key"
+        fi
+        create_ca "$ca_cert" "$ca_key"
+    fi
+    if [[ ! -f "$cert" || ! -f "$key" ]]; then
+        [[ -f "$ca_key" ]] ||
+            die "$ca_key is missing, so no new server certificate can be signed; delete $ca_cert, then retry"
+        create_server_cert "$cert" "$key" "$ca_cert" "$ca_key"
+    fi
+
     "$bin_dir/psql" --no-psqlrc --quiet --set=ON_ERROR_STOP=1 --host=127.0.0.1 --port="$port" \
         --username="$cluster_user" --dbname=postgres >/dev/null <<SQL
 ALTER SYSTEM SET ssl_cert_file = '$cert';
