@@ -6,10 +6,13 @@
 # Python packages go into .venv in the repository root. CARGO_TARGET_DIR is
 # honoured when set.
 #
-# The tests get a PostgreSQL server through ZEGO_PUSH_TEST_POSTGRES_URL. When
-# the caller leaves it unset, scripts/postgres.sh starts one on 127.0.0.1 with
-# its cluster in $TARGET_DIR/postgres (installing PostgreSQL with apt-get if
-# needed, which needs root), and the server is stopped on exit.
+# The tests get a PostgreSQL server through ZEGO_PUSH_TEST_POSTGRES_URL, and
+# the CA certificate that signed its TLS certificate through
+# ZEGO_PUSH_TEST_POSTGRES_SSLROOTCERT. When the caller leaves the URL unset,
+# scripts/postgres.sh starts a server on 127.0.0.1 with its cluster in
+# $TARGET_DIR/postgres (installing PostgreSQL with apt-get if needed, which
+# needs root), both variables point to it, and the server is stopped on exit.
+# A caller who sets the URL must also set ZEGO_PUSH_TEST_POSTGRES_SSLROOTCERT.
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -120,7 +123,11 @@ build_binaries() {
 start_postgres() {
     if [[ -n "${ZEGO_PUSH_TEST_POSTGRES_URL:-}" ]]; then
         step "PostgreSQL: using ZEGO_PUSH_TEST_POSTGRES_URL from the caller"
-        export ZEGO_PUSH_TEST_POSTGRES_URL
+        if [[ -z "${ZEGO_PUSH_TEST_POSTGRES_SSLROOTCERT:-}" ]]; then
+            echo "ZEGO_PUSH_TEST_POSTGRES_SSLROOTCERT is not set: set it to the CA certificate that signed the TLS certificate of the server in ZEGO_PUSH_TEST_POSTGRES_URL, or unset the URL so that scripts/postgres.sh starts a server" >&2
+            return 1
+        fi
+        export ZEGO_PUSH_TEST_POSTGRES_URL ZEGO_PUSH_TEST_POSTGRES_SSLROOTCERT
         return
     fi
 
@@ -130,7 +137,10 @@ start_postgres() {
     postgres_started=true
     ZEGO_PUSH_TEST_POSTGRES_URL="$(scripts/postgres.sh start "$POSTGRES_DIR")"
     export ZEGO_PUSH_TEST_POSTGRES_URL
+    # scripts/postgres.sh keeps its test CA in the cluster directory.
+    export ZEGO_PUSH_TEST_POSTGRES_SSLROOTCERT="$POSTGRES_DIR/ca.crt"
     echo "ZEGO_PUSH_TEST_POSTGRES_URL=$ZEGO_PUSH_TEST_POSTGRES_URL"
+    echo "ZEGO_PUSH_TEST_POSTGRES_SSLROOTCERT=$ZEGO_PUSH_TEST_POSTGRES_SSLROOTCERT"
 }
 
 run_rust_tests() {

@@ -219,6 +219,22 @@ pub fn postgres_base_url() -> String {
     )
 }
 
+/// Returns the CA certificate that signed the TLS certificate of the test
+/// PostgreSQL server, from `ZEGO_PUSH_TEST_POSTGRES_SSLROOTCERT`, which
+/// `scripts/test.sh` sets after starting one.
+pub fn postgres_sslrootcert() -> PathBuf {
+    let path = std::env::var_os("ZEGO_PUSH_TEST_POSTGRES_SSLROOTCERT").map(PathBuf::from).expect(
+        "ZEGO_PUSH_TEST_POSTGRES_SSLROOTCERT is not set: run scripts/test.sh, or set it to the CA certificate \
+         that signed the TLS certificate of the server in ZEGO_PUSH_TEST_POSTGRES_URL",
+    );
+    assert!(
+        path.is_file(),
+        "ZEGO_PUSH_TEST_POSTGRES_SSLROOTCERT names {}, which is not a file",
+        path.display()
+    );
+    path
+}
+
 /// Sends a request with a bearer credential and returns status, headers and JSON reply.
 pub async fn send_json(
     method: reqwest::Method,
