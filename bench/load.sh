@@ -568,58 +568,41 @@ median() {
         if (NR % 2) print v[(NR + 1) / 2]; else printf "%.10g\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
-# Prints the median over wrk output FILES of what command MEASURE prints for
-# each file, with the extra arguments after --.
-median_of() {
-    local measure=$1 file values=()
+# Prints, one per line, what command MEASURE prints for each wrk output
+# file, called as MEASURE FILE EXTRA..., where the EXTRA arguments follow --.
+values_of() {
+    local measure=$1 file files=()
     shift
-    local files=() extra=()
     while (($#)) && [[ $1 != -- ]]; do
         files+=("$1")
         shift
     done
     (($#)) && shift
-    extra=("$@")
+    # Some measures print no newline, so each value gets one here.
     for file in "${files[@]}"; do
-        values+=("$("$measure" "$file" "${extra[@]}")")
+        printf '%s\n' "$("$measure" "$file" "$@")"
     done
+}
+
+# Prints the median, the sum or the largest of what values_of prints for
+# the same arguments.
+median_of() {
+    local values
+    mapfile -t values < <(values_of "$@")
     median "${values[@]}"
 }
 
-mock_ok_sum() {
-    local file total=0
-    for file in "$@"; do
-        total=$((total + $(cat "${file%.txt}.mock-ok")))
-    done
-    echo "$total"
-}
-
 sum_of() {
-    local measure=$1 key=$2 file total=0
-    shift 2
-    for file in "$@"; do
-        total=$((total + $("$measure" "$file" "$key")))
-    done
-    echo "$total"
+    values_of "$@" | awk '{ total += $1 } END { print total + 0 }'
 }
 
-socket_errors_sum() {
-    local file total=0
-    for file in "$@"; do
-        total=$((total + $(socket_errors "$file")))
-    done
-    echo "$total"
+max_of() {
+    values_of "$@" | sort -g | tail -n1
 }
 
-latency_us() {
-    bench_value "$1" "$2"
-}
-
-max_latency_us() {
-    local file
-    for file in "$@"; do
-        bench_value "$file" max_us
-    done | sort -g | tail -n1
+# Prints the calls zego-mock accepted during the run of wrk output FILE.
+mock_ok() {
+    cat "${1%.txt}.mock-ok"
 }
 
 PEAK_RPS="$(requests_per_second "$PEAK_FILE")"
@@ -627,7 +610,7 @@ SERVER_PEAK_C_KIB="$(cat "$RUN_DIR/server-c$CONNECTIONS-r1.peak-rss-kib")"
 SERVER_PEAK_KIB="$(cat "$RUN_DIR/server-c$PEAK_CONNECTIONS.peak-rss-kib")"
 GUIDE_PEAK_KIB="$(cat "$RUN_DIR/guide-c$CONNECTIONS-r1.peak-rss-kib")"
 
-# Prints A / B to 3 significant digits, or to DIGITS digits.
+# Prints A / B to 3 significant digits, or to DIGITS when given.
 ratio() {
     awk -v a="$1" -v b="$2" -v digits="${3:-3}" 'BEGIN { if (b > 0) printf "%." digits "g", a / b; else print "n/a" }'
 }
@@ -642,8 +625,8 @@ verdict() {
     }'
 }
 
-# The targets are written in MB and are checked with 1 MB = 10^6 bytes, on
-# the unrounded value with DIGITS 10.
+# Prints KIB in MB (1 MB = 10^6 bytes, as in the targets) to 1 decimal, or
+# to DIGITS. The verdicts pass 10, so that they compare unrounded values.
 kib_to_mb() {
     awk -v kib="$1" -v digits="${2:-1}" 'BEGIN { printf "%." digits "f", kib * 1024 / 1e6 }'
 }
@@ -664,8 +647,8 @@ GUIDE_OK_RPS="$(median_of successes_per_second "${GUIDE_FILES[@]}")"
 # The verdicts compare the unrounded ratios: 19.96 shown as 20 is not 20.
 THROUGHPUT_RATIO="$(ratio "$SERVER_OK_RPS" "$GUIDE_OK_RPS")"
 THROUGHPUT_RATIO_EXACT="$(ratio "$SERVER_OK_RPS" "$GUIDE_OK_RPS" 10)"
-SERVER_P99_US="$(median_of latency_us "${SERVER_FILES[@]}" -- p99_us)"
-GUIDE_P99_US="$(median_of latency_us "${GUIDE_FILES[@]}" -- p99_us)"
+SERVER_P99_US="$(median_of bench_value "${SERVER_FILES[@]}" -- p99_us)"
+GUIDE_P99_US="$(median_of bench_value "${GUIDE_FILES[@]}" -- p99_us)"
 P99_RATIO="$(ratio "$SERVER_P99_US" "$GUIDE_P99_US")"
 P99_RATIO_EXACT="$(ratio "$SERVER_P99_US" "$GUIDE_P99_US" 10)"
 SERVER_CPU_US="$(median_of cpu_us_per_request "${SERVER_FILES[@]}" -- 1)"
@@ -684,17 +667,17 @@ row() {
     row "responses/s, any status" "$SERVER_RPS" "$GUIDE_RPS" "$(ratio "$SERVER_RPS" "$GUIDE_RPS")"
     row "2xx responses/s" "$SERVER_OK_RPS" "$GUIDE_OK_RPS" "$THROUGHPUT_RATIO"
     for percentile in 50 90 99; do
-        server_us="$(median_of latency_us "${SERVER_FILES[@]}" -- p${percentile}_us)"
-        guide_us="$(median_of latency_us "${GUIDE_FILES[@]}" -- p${percentile}_us)"
+        server_us="$(median_of bench_value "${SERVER_FILES[@]}" -- p${percentile}_us)"
+        guide_us="$(median_of bench_value "${GUIDE_FILES[@]}" -- p${percentile}_us)"
         row "p$percentile latency (ms)" "$(ms "$server_us")" "$(ms "$guide_us")" "$(ratio "$server_us" "$guide_us")"
     done
-    row "max latency over all rounds (ms)" "$(ms "$(max_latency_us "${SERVER_FILES[@]}")")" \
-        "$(ms "$(max_latency_us "${GUIDE_FILES[@]}")")" ""
-    row "requests completed, sum" "$(sum_of bench_value requests "${SERVER_FILES[@]}")" "$(sum_of bench_value requests "${GUIDE_FILES[@]}")" ""
-    row "non-2xx responses, sum" "$(sum_of bench_value non_2xx "${SERVER_FILES[@]}")" "$(sum_of bench_value non_2xx "${GUIDE_FILES[@]}")" ""
-    row "socket errors and timeouts, sum" "$(socket_errors_sum "${SERVER_FILES[@]}")" "$(socket_errors_sum "${GUIDE_FILES[@]}")" ""
-    row "zego-mock calls ok / rejected, sum" "$(mock_ok_sum "${SERVER_FILES[@]}") / $SERVER_MOCK_REJECTED" \
-        "$(mock_ok_sum "${GUIDE_FILES[@]}") / $GUIDE_MOCK_REJECTED" ""
+    row "max latency over all rounds (ms)" "$(ms "$(max_of bench_value "${SERVER_FILES[@]}" -- max_us)")" \
+        "$(ms "$(max_of bench_value "${GUIDE_FILES[@]}" -- max_us)")" ""
+    row "requests completed, sum" "$(sum_of bench_value "${SERVER_FILES[@]}" -- requests)" "$(sum_of bench_value "${GUIDE_FILES[@]}" -- requests)" ""
+    row "non-2xx responses, sum" "$(sum_of bench_value "${SERVER_FILES[@]}" -- non_2xx)" "$(sum_of bench_value "${GUIDE_FILES[@]}" -- non_2xx)" ""
+    row "socket errors and timeouts, sum" "$(sum_of socket_errors "${SERVER_FILES[@]}")" "$(sum_of socket_errors "${GUIDE_FILES[@]}")" ""
+    row "zego-mock calls ok / rejected, sum" "$(sum_of mock_ok "${SERVER_FILES[@]}") / $SERVER_MOCK_REJECTED" \
+        "$(sum_of mock_ok "${GUIDE_FILES[@]}") / $GUIDE_MOCK_REJECTED" ""
     row "CPU time per request (us)" "$SERVER_CPU_US" "$GUIDE_CPU_US" "$(ratio "$SERVER_CPU_US" "$GUIDE_CPU_US")"
     row "zego-mock CPU time per request (us)" "$(median_of cpu_us_per_request "${SERVER_FILES[@]}" -- 2)" \
         "$(median_of cpu_us_per_request "${GUIDE_FILES[@]}" -- 2)" ""

@@ -4,12 +4,12 @@
 
 use std::path::Path;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use sqlx::Connection;
 use zego_push_e2e::{
-    postgres_base_url, postgres_sslrootcert, register, server_command, start_mock, start_server,
+    postgres_base_url, postgres_sslrootcert, register, server_command, start_mock, start_server, wait_exit,
     ServerOptions,
 };
 
@@ -116,18 +116,11 @@ fn verify_full_rejects_unrelated_ca() {
 
     // A server that accepted the certificate would keep running, so the wait
     // is bounded.
-    let deadline = Instant::now() + EXIT_TIMEOUT;
-    let status = loop {
-        if let Some(status) = server.try_wait().expect("the server's status can be read") {
-            break Some(status);
-        }
-        if Instant::now() >= deadline {
-            let _ = server.kill();
-            let _ = server.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = wait_exit(&mut server, EXIT_TIMEOUT);
+    if status.is_none() {
+        let _ = server.kill();
+        let _ = server.wait();
+    }
     let log = std::fs::read_to_string(&log_path).unwrap_or_default();
 
     let status =
